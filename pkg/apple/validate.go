@@ -1,0 +1,68 @@
+package apple
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxTextLen bounds Message and PhoneNumber: far above anything a Lock Screen
+// shows, low enough that a pasted file is caught.
+const maxTextLen = 1024
+
+// maxIDLen bounds a target ID; UDIDs and enrollment IDs are well under it.
+const maxIDLen = 256
+
+// ValidatePIN accepts exactly six ASCII digits, the Find My PIN every vendor
+// enforces. The PIN is never echoed in the error.
+func ValidatePIN(pin string) error {
+	if len(pin) != 6 {
+		return fmt.Errorf("must be exactly 6 digits")
+	}
+	for i := 0; i < len(pin); i++ {
+		if pin[i] < '0' || pin[i] > '9' {
+			return fmt.Errorf("must be exactly 6 ASCII digits 0-9")
+		}
+	}
+	return nil
+}
+
+// ValidateText checks a Lock Screen string (message or phone number): valid
+// UTF-8, no control characters, bounded length. Empty means unset.
+func ValidateText(s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("is not valid UTF-8")
+	}
+	if len(s) > maxTextLen {
+		return fmt.Errorf("is longer than %d bytes", maxTextLen)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("contains control character %U", r)
+		}
+	}
+	return nil
+}
+
+// ValidateTargetID checks an enrollment ID (UDID or EnrollmentID). The
+// forbidden characters would split or reroute NanoMDM's /v1/enqueue/{ids} path.
+func ValidateTargetID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("target ID is empty")
+	case !utf8.ValidString(id):
+		return fmt.Errorf("target ID %q is not valid UTF-8", id)
+	case len(id) > maxIDLen:
+		return fmt.Errorf("target ID %.20q... is longer than %d bytes", id, maxIDLen)
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("target ID %q contains whitespace or a control character", id)
+		}
+		if strings.ContainsRune(",/?#%", r) {
+			return fmt.Errorf("target ID %q contains %q", id, r)
+		}
+	}
+	return nil
+}

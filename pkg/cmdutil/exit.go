@@ -1,0 +1,88 @@
+// Package cmdutil holds what every mdmctl command shares: typed errors and
+// the single mapping from errors to documented exit codes.
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// Exit codes; stable, documented in the README and `mdmctl help exit-codes`.
+const (
+	ExitOK          = 0   // every device queued (and pushed unless --no-push); with --wait, every device Acknowledged
+	ExitFailure     = 1   // nothing queued, or another error
+	ExitUsage       = 2   // usage error or invalid input; nothing was sent
+	ExitPartial     = 3   // some devices failed, or were queued without a push
+	ExitAuth        = 4   // the server rejected the credentials
+	ExitUnavailable = 5   // server unreachable, timed out, or 5xx without an answer
+	ExitRefused     = 6   // refused by the Apple silicon safety guard; nothing was sent
+	ExitDeviceError = 7   // --wait: a device answered Error or CommandFormatError
+	ExitNoAnswer    = 8   // --wait: the wait ended with devices that never answered
+	ExitInterrupted = 130 // interrupted (Ctrl-C)
+)
+
+// UsageError is bad input: a flag, argument, file or environment value.
+// Its message names the input; nothing was sent.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a UsageError with a formatted message.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// RefusedError is the safety guard declining to send.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ExitError carries an exit code decided from results that were already
+// printed; main prints nothing more for it.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return "exit " + strconv.Itoa(e.Code) }
+
+// ExitCode maps any error returned by a command to its exit code. It is the
+// only place that does.
+func ExitCode(err error) int {
+	var (
+		exitErr    *ExitError
+		usageErr   *UsageError
+		refused    *RefusedError
+		unavail    *server.UnavailableError
+		protocolEr *server.ProtocolError
+	)
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &exitErr):
+		return exitErr.Code
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &usageErr):
+		return ExitUsage
+	case errors.As(err, &refused):
+		return ExitRefused
+	case errors.Is(err, server.ErrUnauthorized):
+		return ExitAuth
+	case errors.As(err, &unavail), errors.Is(err, context.DeadlineExceeded):
+		return ExitUnavailable
+	case errors.As(err, &protocolEr):
+		return ExitFailure
+	}
+	return ExitFailure
+}
+
+// IsSilent reports whether main should print nothing for err: the command
+// already reported everything.
+func IsSilent(err error) bool {
+	var exitErr *ExitError
+	return errors.As(err, &exitErr)
+}

@@ -1,0 +1,122 @@
+// Package server defines what mdmctl needs from an MDM server, whatever its
+// kind: take one command for a set of enrollment IDs and say, per ID, what
+// became of it. Adapters live in the sub-packages.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+)
+
+// Outcome is what became of a command for one device.
+type Outcome string
+
+// Outcomes a server adapter can report.
+const (
+	// Queued: the server holds the command for the device and woke it (or
+	// was told not to push).
+	Queued Outcome = "queued"
+	// QueuedNotPushed: the command is in the queue but the push failed; the
+	// device gets it at its next check-in.
+	QueuedNotPushed Outcome = "queued-not-pushed"
+	// Failed: the command was not queued for the device.
+	Failed Outcome = "failed"
+	// Answered: the server delivered the command and returned the device's
+	// own response in the same exchange (the raw kind).
+	Answered Outcome = "answered"
+)
+
+// Request is one command for one or more devices.
+type Request struct {
+	CommandUUID string
+	RequestType string
+	Payload     []byte // the command plist
+	IDs         []string
+	NoPush      bool
+}
+
+// DeviceResult is the server's word on one device.
+type DeviceResult struct {
+	ID      string
+	Outcome Outcome
+	// Error is the server's reason for Failed or QueuedNotPushed.
+	Error string
+	// PushID is the APNs ID of the push, when the server reports it.
+	PushID string
+	// Response is the device's answer when the server relays it synchronously.
+	Response *apple.Response
+}
+
+// Result is the server's answer to a Request: one DeviceResult per requested
+// ID, in request order.
+type Result struct {
+	CommandUUID string
+	RequestType string
+	HTTPStatus  int
+	Devices     []DeviceResult
+}
+
+// Server is an MDM server that can queue a command.
+type Server interface {
+	// Enqueue sends req. A non-nil error means the server gave no per-device
+	// answer (unreachable, authentication, unparseable reply); every device
+	// is then in an unknown state.
+	Enqueue(ctx context.Context, req Request) (*Result, error)
+}
+
+// ErrUnauthorized marks a rejected API key or missing permission (HTTP 401/403).
+var ErrUnauthorized = errors.New("authentication failed")
+
+// HTTPError is an HTTP reply the adapter could not read as an answer.
+type HTTPError struct {
+	Server string // scheme://host of the server, never with credentials
+	Status int
+	Body   string // a short excerpt
+}
+
+func (e *HTTPError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("%s answered HTTP %d", e.Server, e.Status)
+	}
+	return fmt.Sprintf("%s answered HTTP %d: %s", e.Server, e.Status, e.Body)
+}
+
+// Unwrap lets errors.Is(err, ErrUnauthorized) find 401 and 403.
+func (e *HTTPError) Unwrap() error {
+	if e.Status == 401 || e.Status == 403 {
+		return ErrUnauthorized
+	}
+	return nil
+}
+
+// UnavailableError means the server could not be reached, timed out, or
+// failed with a 5xx that carried no per-device answer.
+type UnavailableError struct {
+	Server  string
+	Elapsed time.Duration
+	Err     error
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Elapsed > 0 {
+		return fmt.Sprintf("%s unavailable after %s: %v", e.Server, e.Elapsed.Round(time.Millisecond), e.Err)
+	}
+	return fmt.Sprintf("%s unavailable: %v", e.Server, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// ProtocolError means the server answered, but not in a shape its API
+// documents (malformed JSON, wrong content type, oversized body).
+type ProtocolError struct {
+	Server  string
+	Problem string
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Server, e.Problem)
+}
