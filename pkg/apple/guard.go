@@ -259,3 +259,20 @@ func keyNotes(platform Platform, arch Arch, v Version, lock DeviceLock) []string
 	}
 	return notes
 }
+
+// CheckConsistent rejects facts that contradict each other: a Mac model
+// with a non-macOS platform, or an iPhone model with --platform macos.
+func CheckConsistent(d Device) error {
+	if d.Platform == PlatformUnknown || d.Model == "" {
+		return nil
+	}
+	mp, _, known := ModelFacts(d.Model)
+	if !known {
+		return nil
+	}
+	compatible := mp == d.Platform || (mp == PlatformIPadOS && d.Platform == PlatformIOS) || (mp == PlatformIOS && d.Platform == PlatformIPadOS)
+	if !compatible {
+		return fmt.Errorf("model %s is a %s device, not %s", d.Model, mp, d.Platform)
+	}
+	return nil
+}

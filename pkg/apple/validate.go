@@ -2,6 +2,7 @@ package apple
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -66,3 +67,24 @@ func ValidateTargetID(id string) error {
 	}
 	return nil
 }
+
+// ValidateModel accepts a printable model identifier. An unrecognized but
+// well-formed identifier is allowed: the guard treats it as unknown.
+func ValidateModel(model string) error {
+	if len(model) > 64 {
+		return fmt.Errorf("model identifier longer than 64 bytes")
+	}
+	for _, r := range model {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' {
+			return fmt.Errorf("model identifier %q must be printable ASCII without spaces, like MacBookAir10,1", model)
+		}
+	}
+	return nil
+}
+
+// RedactPIN replaces the PIN value of a command plist, for printing.
+func RedactPIN(payload []byte) []byte {
+	return pinValueRE.ReplaceAll(payload, []byte("${1}REDACTED${2}"))
+}
+
+var pinValueRE = regexp.MustCompile(`(<key>PIN</key>\s*<string>)[^<]*(</string>)`)

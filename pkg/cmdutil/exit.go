@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -85,4 +86,14 @@ func ExitCode(err error) int {
 func IsSilent(err error) bool {
 	var exitErr *ExitError
 	return errors.As(err, &exitErr)
+}
+
+// PathErr shortens an *os.PathError to its cause: the caller's message
+// already names the file.
+func PathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -1,0 +1,44 @@
+// Command mdmctl locks Apple devices through their MDM server.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mdmctl/mdmctl/pkg/cmd/factory"
+	"github.com/mdmctl/mdmctl/pkg/cmd/root"
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	f := factory.New()
+	ctx, stop := interruptContext()
+	defer stop()
+	err := root.NewCmdRoot(f).ExecuteContext(ctx)
+	if err != nil && !cmdutil.IsSilent(err) {
+		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+err.Error())
+	}
+	return cmdutil.ExitCode(err)
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, so a run
+// stops sending and reports what it did; a second one exits at once.
+func interruptContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		os.Exit(cmdutil.ExitInterrupted)
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel() }
+}

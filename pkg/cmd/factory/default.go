@@ -1,0 +1,117 @@
+// Package factory wires the real dependencies into a cmdutil.Factory: the
+// process's streams and environment, the config file, and the server
+// adapters chosen by kind.
+package factory
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/httpclient"
+	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
+)
+
+// New returns the factory mdmctl runs with.
+func New() *cmdutil.Factory {
+	f := &cmdutil.Factory{
+		IOStreams: iostreams.System(),
+		Getenv:    os.Getenv,
+		Now:       time.Now,
+	}
+	f.ConfigPath = func(flags *pflag.FlagSet) string { return ConfigPath(flags, f.Getenv) }
+	f.Settings = func(flags *pflag.FlagSet) (config.Settings, error) {
+		file, err := config.Load(f.ConfigPath(flags))
+		if err != nil {
+			return config.Settings{}, err
+		}
+		ctxName, _ := flags.GetString("context")
+		return config.Resolve(file, config.Source{Getenv: f.Getenv, Flags: flags, ContextFlag: ctxName})
+	}
+	f.Connect = func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
+		return Connect(ctx, s, opts, f.IOStreams)
+	}
+	return f
+}
+
+// ConfigPath is --config, else MDMCTL_CONFIG, else the XDG default.
+func ConfigPath(flags *pflag.FlagSet, getenv func(string) string) string {
+	if flags != nil {
+		if p, _ := flags.GetString("config"); p != "" {
+			return p
+		}
+	}
+	if p := getenv(config.EnvConfig); p != "" {
+		return p
+	}
+	return config.DefaultPath(getenv)
+}
+
+// Connect opens the server for s. Problems with the settings themselves are
+// usage errors: nothing has been sent.
+func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
+	if s.Server == "" {
+		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context)")
+	}
+	u, err := config.ValidateServerURL(s.Server)
+	if err != nil {
+		return nil, &cmdutil.UsageError{Err: err}
+	}
+	if u.Scheme == "http" && !isLoopback(u) && !s.AllowInsecureHTTP {
+		return nil, cmdutil.Usagef("refusing to send credentials over plain http to %s: use https, or --allow-insecure-http", server.Origin(u))
+	}
+	if s.APIKey == "" {
+		return nil, cmdutil.Usagef("no API key: set MDMCTL_API_KEY, --api-key-file, or api-key-file in the context")
+	}
+	if s.InsecureSkipVerify {
+		fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: --insecure-skip-verify: the server's TLS certificate is not verified"))
+	}
+	hc, err := httpclient.New(httpclient.Options{
+		CAFile:             s.CAFile,
+		ClientCertFile:     s.ClientCertFile,
+		ClientKeyFile:      s.ClientKeyFile,
+		InsecureSkipVerify: s.InsecureSkipVerify,
+		Timeout:            opts.Timeout,
+		MaxConnsPerHost:    opts.Concurrency,
+		Debug:              debugWriter(opts.Debug, streams),
+	})
+	if err != nil {
+		return nil, &cmdutil.UsageError{Err: err}
+	}
+	conn := &cmdutil.Connection{Name: server.Origin(u), Close: func() { hc.CloseIdleConnections() }}
+	switch s.Kind {
+	case config.KindNanoMDM:
+		conn.Server = &nanomdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc}
+		conn.Limits = fleet.DefaultLimits
+	default:
+		return nil, cmdutil.Usagef("server kind %q is not supported yet", s.Kind)
+	}
+	return conn, nil
+}
+
+func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {
+	if !on {
+		return nil
+	}
+	return streams.ErrOut
+}
+
+func isLoopback(u *url.URL) bool {
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

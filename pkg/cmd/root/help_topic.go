@@ -1,0 +1,50 @@
+package root
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// helpTopics are documentation-only commands: `mdmctl help exit-codes`.
+var helpTopics = []struct{ name, short, long string }{
+	{"exit-codes", "Exit codes of mdmctl", `mdmctl exits with a stable code a script can act on:
+
+  0    success: every device queued (and pushed, unless --no-push);
+       with --wait, every device answered Acknowledged
+  1    nothing was queued, or another error
+  2    usage error or invalid input (flag, argument, file, environment,
+       config); nothing was sent
+  3    partial: some devices failed, were refused by the guard, or were
+       queued without a push
+  4    authentication or authorization failed (HTTP 401/403)
+  5    server unreachable, timed out, or failed with a 5xx and no answer
+  6    refused by the Apple silicon safety guard; nothing was sent
+  7    --wait: a device answered Error or CommandFormatError
+  8    --wait: the wait ended with devices that never answered
+  130  interrupted (Ctrl-C); devices not yet sent are reported as not-sent
+`},
+	{"environment", "Environment variables mdmctl reads", `MDMCTL_SERVER         server URL (overrides the context)
+MDMCTL_KIND           server kind: nanomdm, micromdm, raw, sandbox
+MDMCTL_API_KEY        API key (overrides the context's key)
+MDMCTL_API_KEY_FILE   file holding the API key
+MDMCTL_CONTEXT        context to use instead of current-context
+MDMCTL_CONFIG         config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)
+MDMCTL_PIN            six-digit PIN for mdmctl lock
+MDMCTL_WEBHOOK_HMAC_KEY  key that verifies webhook signatures (--wait)
+NO_COLOR, CLICOLOR=0, TERM=dumb   turn color off
+CLICOLOR_FORCE=1      color even when not on a terminal
+
+Precedence: flag > environment > context in the config file > default.
+`},
+}
+
+func addHelpTopics(root *cobra.Command) {
+	for _, t := range helpTopics {
+		long := t.long
+		root.AddCommand(&cobra.Command{
+			Use:   t.name,
+			Short: t.short,
+			Long:  long,
+			// A help topic has no Run: cobra shows it under "Additional help topics".
+		})
+	}
+}

@@ -1,0 +1,69 @@
+// Package root assembles mdmctl's command tree and its global flags.
+package root
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mdmctl/mdmctl/pkg/buildinfo"
+	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
+	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
+	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+)
+
+// NewCmdRoot returns the mdmctl command with every subcommand.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mdmctl",
+		Short: "Lock Apple devices through your MDM server",
+		Long: `mdmctl sends Apple's DeviceLock MDM command through NanoMDM, NanoHUB,
+MicroMDM or any server that takes a raw command plist, and reports what
+became of it on every device.
+
+It refuses to lock an Apple silicon Mac running macOS before 11.5, which
+DeviceLock would deactivate, whenever it knows the device, and warns when it
+does not.`,
+		Version:       buildinfo.Get().Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if noColor, _ := cmd.Flags().GetBool("no-color"); noColor {
+				f.IOStreams.DisableColor()
+			}
+		},
+	}
+	cmd.SetVersionTemplate(versioncmd.Line(buildinfo.Get()) + "\n")
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &cmdutil.UsageError{Err: err}
+	})
+
+	pf := cmd.PersistentFlags()
+	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")
+	pf.String("context", "", "context from the config file to use")
+	pf.String("server", "", "MDM server URL (NanoHUB: include the /api/v1/nanomdm prefix)")
+	pf.String("kind", "", "server kind: nanomdm, micromdm, raw, sandbox")
+	pf.String("api-user", "", "HTTP Basic user (default per kind: nanomdm, micromdm)")
+	pf.String("api-key-file", "", "file holding the API key")
+	pf.String("ca-file", "", "PEM file of CA certificates that sign the server's certificate")
+	pf.String("client-cert-file", "", "PEM client certificate for an mTLS proxy")
+	pf.String("client-key-file", "", "PEM key of the client certificate")
+	pf.Bool("insecure-skip-verify", false, "do not verify the server's TLS certificate (warned on every run)")
+	pf.Bool("allow-insecure-http", false, "allow credentials over plain http to a non-loopback host")
+	pf.Duration("timeout", 30*time.Second, "time limit of each server request")
+	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
+	pf.Bool("no-color", false, "disable color")
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"nanomdm", "micromdm", "raw", "sandbox"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("context", configcmd.CompleteContexts(f))
+
+	cmd.AddCommand(
+		lockcmd.NewCmdLock(f, nil),
+		configcmd.NewCmdConfig(f),
+		versioncmd.NewCmdVersion(f),
+	)
+	addHelpTopics(cmd)
+	return cmd
+}

@@ -1,0 +1,45 @@
+package cmdutil
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// Factory carries the dependencies commands take from their environment, so
+// a test can give them buffers, a fake clock or an in-process server.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	Getenv    func(string) string
+	Now       func() time.Time
+	// ConfigPath is the config file for this run (--config, MDMCTL_CONFIG, default).
+	ConfigPath func(flags *pflag.FlagSet) string
+	// Settings resolves flags, environment and the selected context.
+	Settings func(flags *pflag.FlagSet) (config.Settings, error)
+	// Connect opens the server the settings name.
+	Connect func(ctx context.Context, s config.Settings, opts ConnectOptions) (*Connection, error)
+}
+
+// ConnectOptions tune the connection to the run.
+type ConnectOptions struct {
+	Concurrency int
+	Timeout     time.Duration
+	Debug       bool
+}
+
+// Connection is an opened server and what a run needs to know about it.
+type Connection struct {
+	Server server.Server
+	// Limits bound how many devices one request may carry.
+	Limits fleet.Limits
+	// Name identifies the server in output (scheme://host or "sandbox").
+	Name string
+	// Close releases what Connect started; never nil.
+	Close func()
+}

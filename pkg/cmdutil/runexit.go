@@ -1,0 +1,36 @@
+package cmdutil
+
+import "github.com/mdmctl/mdmctl/pkg/report"
+
+// RunExitCode decides a lock run's exit code from its summary. sendErr is the
+// first error that kept a request from any answer; when nothing reached a
+// device it decides the code (4 for credentials, 5 for an unreachable server).
+func RunExitCode(s report.Summary, waited bool, sendErr error) int {
+	if s[report.NotSent] > 0 && sendErr == nil {
+		return ExitInterrupted
+	}
+	reached := s[report.Queued] + s[report.QueuedNotPushed] + s[report.Acknowledged] +
+		s[report.DeviceError] + s[report.CommandFormatError] + s[report.NoAnswer] + s[report.Planned]
+	total := s.Total()
+	if reached == 0 {
+		switch {
+		case sendErr != nil:
+			return ExitCode(sendErr)
+		case total > 0 && s[report.Refused] == total-s[report.Invalid]:
+			return ExitRefused
+		}
+		return ExitFailure
+	}
+	if waited {
+		if s[report.DeviceError]+s[report.CommandFormatError] > 0 {
+			return ExitDeviceError
+		}
+		if s[report.NoAnswer] > 0 {
+			return ExitNoAnswer
+		}
+	}
+	if reached < total || s[report.QueuedNotPushed] > 0 {
+		return ExitPartial
+	}
+	return ExitOK
+}

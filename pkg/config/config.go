@@ -1,0 +1,198 @@
+// Package config reads and writes mdmctl's config file of named contexts and
+// resolves the settings of one run: flag > environment > context > default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Server kinds a context can name.
+const (
+	KindNanoMDM  = "nanomdm"
+	KindMicroMDM = "micromdm"
+	KindRaw      = "raw"
+	KindSandbox  = "sandbox"
+)
+
+// Kinds lists the accepted kinds, for validation and completion.
+var Kinds = []string{KindNanoMDM, KindMicroMDM, KindRaw, KindSandbox}
+
+// SandboxContext is the built-in context that needs no configuration.
+const SandboxContext = "sandbox"
+
+// Context is one named server in the config file. APIKey is allowed here
+// (the file is 0600) but api-key-file is preferred.
+type Context struct {
+	Server             string `yaml:"server,omitempty" mapstructure:"server" json:"server,omitempty"`
+	Kind               string `yaml:"kind,omitempty" mapstructure:"kind" json:"kind,omitempty"`
+	APIUser            string `yaml:"api-user,omitempty" mapstructure:"api-user" json:"api_user,omitempty"`
+	APIKey             string `yaml:"api-key,omitempty" mapstructure:"api-key" json:"api_key,omitempty"`
+	APIKeyFile         string `yaml:"api-key-file,omitempty" mapstructure:"api-key-file" json:"api_key_file,omitempty"`
+	CAFile             string `yaml:"ca-file,omitempty" mapstructure:"ca-file" json:"ca_file,omitempty"`
+	ClientCertFile     string `yaml:"client-cert-file,omitempty" mapstructure:"client-cert-file" json:"client_cert_file,omitempty"`
+	ClientKeyFile      string `yaml:"client-key-file,omitempty" mapstructure:"client-key-file" json:"client_key_file,omitempty"`
+	WebhookListen      string `yaml:"webhook-listen,omitempty" mapstructure:"webhook-listen" json:"webhook_listen,omitempty"`
+	WebhookHMACKeyFile string `yaml:"webhook-hmac-key-file,omitempty" mapstructure:"webhook-hmac-key-file" json:"webhook_hmac_key_file,omitempty"`
+}
+
+// File is the whole config file.
+type File struct {
+	CurrentContext string             `yaml:"current-context,omitempty" mapstructure:"current-context" json:"current_context,omitempty"`
+	Contexts       map[string]Context `yaml:"contexts,omitempty" mapstructure:"contexts" json:"contexts,omitempty"`
+}
+
+// Context names are lowercase because viper folds keys to lowercase, and
+// free of dots because viper reads a dot as nesting.
+var contextNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidateContextName rejects names the config file cannot hold faithfully.
+func ValidateContextName(name string) error {
+	if !contextNameRE.MatchString(name) {
+		return fmt.Errorf("invalid context name %q (use lowercase letters, digits, - and _)", name)
+	}
+	return nil
+}
+
+// ValidateKind rejects an unknown server kind.
+func ValidateKind(kind string) error {
+	for _, k := range Kinds {
+		if kind == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown server kind %q (want one of nanomdm, micromdm, raw, sandbox)", kind)
+}
+
+// ValidateServerURL accepts an absolute http(s) URL without credentials,
+// query or fragment; a path prefix (NanoHUB's /api/v1/nanomdm) is kept.
+func ValidateServerURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("invalid server URL %q: %v", raw, errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("invalid server URL %q: scheme must be http or https", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("invalid server URL %q: no host", raw)
+	case u.User != nil:
+		return nil, fmt.Errorf("invalid server URL: credentials belong in an API key file, not the URL")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("invalid server URL %q: no query or fragment allowed", raw)
+	}
+	return u, nil
+}
+
+// DefaultPath is $XDG_CONFIG_HOME/mdmctl/config.yaml, else ~/.config/mdmctl/config.yaml.
+func DefaultPath(getenv func(string) string) string {
+	if dir := getenv("XDG_CONFIG_HOME"); dir != "" {
+		return filepath.Join(dir, "mdmctl", "config.yaml")
+	}
+	if home := getenv("HOME"); home != "" {
+		return filepath.Join(home, ".config", "mdmctl", "config.yaml")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".config", "mdmctl", "config.yaml")
+	}
+	return filepath.Join(".config", "mdmctl", "config.yaml")
+}
+
+// Load reads the config file at path; a missing file is an empty config.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &File{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
+	}
+	var f File
+	if err := v.UnmarshalExact(&f); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
+	}
+	for name := range f.Contexts {
+		if err := ValidateContextName(name); err != nil {
+			return nil, fmt.Errorf("config file %s: %v", path, err)
+		}
+	}
+	return &f, nil
+}
+
+// Save writes the file atomically with mode 0600: it may hold an API key.
+func (f *File) Save(path string) error {
+	data, err := yaml.Marshal(f)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating config directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".config-*.yaml")
+	if err != nil {
+		return fmt.Errorf("writing config file: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing config file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing config file: %w", err)
+	}
+	return nil
+}
+
+// ContextNames returns the context names, sorted.
+func (f *File) ContextNames() []string {
+	names := make([]string, 0, len(f.Contexts))
+	for n := range f.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Redacted returns a copy safe to print: inline API keys are replaced.
+func (f *File) Redacted() *File {
+	out := &File{CurrentContext: f.CurrentContext}
+	if f.Contexts != nil {
+		out.Contexts = make(map[string]Context, len(f.Contexts))
+	}
+	for n, c := range f.Contexts {
+		if c.APIKey != "" {
+			c.APIKey = Redacted
+		}
+		out.Contexts[n] = c
+	}
+	return out
+}
+
+// Redacted stands in for a secret wherever one would be printed.
+const Redacted = "REDACTED"

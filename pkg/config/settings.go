@@ -1,0 +1,205 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Environment variables mdmctl reads.
+const (
+	EnvConfig         = "MDMCTL_CONFIG"
+	EnvContext        = "MDMCTL_CONTEXT"
+	EnvServer         = "MDMCTL_SERVER"
+	EnvKind           = "MDMCTL_KIND"
+	EnvAPIKey         = "MDMCTL_API_KEY"
+	EnvAPIKeyFile     = "MDMCTL_API_KEY_FILE"
+	EnvWebhookHMACKey = "MDMCTL_WEBHOOK_HMAC_KEY"
+)
+
+// Settings are the resolved values for one run.
+type Settings struct {
+	// Context is the context in use, "" when none.
+	Context            string
+	Kind               string
+	Server             string
+	APIUser            string
+	APIKey             string // secret: never print
+	CAFile             string
+	ClientCertFile     string
+	ClientKeyFile      string
+	WebhookListen      string
+	WebhookHMACKey     string // secret: never print
+	InsecureSkipVerify bool
+	AllowInsecureHTTP  bool
+	// Warnings are problems worth telling the user that do not stop the run
+	// (a key file readable by others).
+	Warnings []string
+}
+
+// Source is where settings come from besides the file: the process
+// environment and the command's flags.
+type Source struct {
+	Getenv func(string) string
+	Flags  *pflag.FlagSet
+	// ContextFlag is the --context value ("" when not given).
+	ContextFlag string
+}
+
+// plainKeys are resolved by viper from flag, env, then the context.
+var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
+	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
+	"insecure-skip-verify", "allow-insecure-http"}
+
+// Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
+// layers flags and environment over it.
+func Resolve(f *File, src Source) (Settings, error) {
+	name := src.ContextFlag
+	if name == "" {
+		name = src.Getenv(EnvContext)
+	}
+	if name == "" {
+		name = f.CurrentContext
+	}
+	var ctx Context
+	if name != "" {
+		c, ok := f.Contexts[name]
+		switch {
+		case ok:
+			ctx = c
+		case name == SandboxContext:
+			ctx = Context{Kind: KindSandbox}
+		default:
+			return Settings{}, fmt.Errorf("unknown context %q (see mdmctl config get-contexts)", name)
+		}
+	}
+
+	v := viper.New()
+	v.SetEnvPrefix("MDMCTL")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	// Environment values come through src.Getenv so tests need not touch the
+	// process environment; they override the context, and changed flags override both.
+	defaults := map[string]any{
+		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "api-key-file": ctx.APIKeyFile,
+		"ca-file": ctx.CAFile, "client-cert-file": ctx.ClientCertFile, "client-key-file": ctx.ClientKeyFile,
+		"webhook-listen": ctx.WebhookListen, "webhook-hmac-key-file": ctx.WebhookHMACKeyFile,
+	}
+	for _, k := range plainKeys {
+		if d, ok := defaults[k]; ok {
+			v.SetDefault(k, d)
+		}
+		envName := "MDMCTL_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
+		if val := src.Getenv(envName); val != "" {
+			v.SetDefault(k, val)
+		}
+		if src.Flags != nil {
+			if fl := src.Flags.Lookup(k); fl != nil && fl.Changed {
+				if err := v.BindPFlag(k, fl); err != nil {
+					return Settings{}, err
+				}
+			}
+		}
+	}
+
+	s := Settings{
+		Context:            name,
+		Server:             v.GetString("server"),
+		Kind:               v.GetString("kind"),
+		APIUser:            v.GetString("api-user"),
+		CAFile:             v.GetString("ca-file"),
+		ClientCertFile:     v.GetString("client-cert-file"),
+		ClientKeyFile:      v.GetString("client-key-file"),
+		WebhookListen:      v.GetString("webhook-listen"),
+		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
+		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
+	}
+	if s.Kind == "" {
+		s.Kind = KindNanoMDM
+	}
+	if err := ValidateKind(s.Kind); err != nil {
+		return Settings{}, err
+	}
+	if s.Server != "" {
+		if _, err := ValidateServerURL(s.Server); err != nil {
+			return Settings{}, err
+		}
+	}
+
+	var err error
+	if s.APIKey, err = resolveSecret(&s, src, "API key", EnvAPIKey, v.GetString("api-key-file"),
+		flagChanged(src.Flags, "api-key-file"), ctx.APIKey); err != nil {
+		return Settings{}, err
+	}
+	if s.WebhookHMACKey, err = resolveSecret(&s, src, "webhook HMAC key", EnvWebhookHMACKey,
+		v.GetString("webhook-hmac-key-file"), flagChanged(src.Flags, "webhook-hmac-key-file"), ""); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
+func flagChanged(fs *pflag.FlagSet, name string) bool {
+	if fs == nil {
+		return false
+	}
+	fl := fs.Lookup(name)
+	return fl != nil && fl.Changed
+}
+
+// resolveSecret applies: --*-file flag > env value > file from env or
+// context > inline value in the context.
+func resolveSecret(s *Settings, src Source, what, envName, file string, fileFromFlag bool, inline string) (string, error) {
+	if !fileFromFlag {
+		if val := src.Getenv(envName); val != "" {
+			return val, nil
+		}
+	}
+	if file != "" {
+		return ReadSecretFile(s, what, file)
+	}
+	return inline, nil
+}
+
+// ReadSecretFile reads a one-line secret, trimming surrounding whitespace,
+// and warns (through s.Warnings) when others can read it.
+func ReadSecretFile(s *Settings, what, path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("%s file %s: %v", what, path, describeFSError(err))
+	}
+	if !info.Mode().IsRegular() {
+		return "", fmt.Errorf("%s file %s: not a regular file", what, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s file %s: %v", what, path, describeFSError(err))
+	}
+	secret := strings.TrimSpace(string(data))
+	if secret == "" {
+		return "", fmt.Errorf("%s file %s is empty", what, path)
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		return "", fmt.Errorf("%s file %s has more than one line", what, path)
+	}
+	if info.Mode().Perm()&0o077 != 0 && s != nil {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%s file %s is readable by group or others (mode %04o); run chmod 600 %s",
+			what, path, info.Mode().Perm(), path))
+	}
+	return secret, nil
+}
+
+func describeFSError(err error) string {
+	switch {
+	case os.IsNotExist(err):
+		return "no such file"
+	case os.IsPermission(err):
+		return "permission denied"
+	}
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

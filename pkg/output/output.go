@@ -1,0 +1,193 @@
+// Package output renders a run's per-device results as text, JSON or JSON
+// Lines. Data goes to the data stream; the text summary to the message stream.
+package output
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/report"
+)
+
+// Formats accepted by -o.
+const (
+	FormatText  = "text"
+	FormatJSON  = "json"
+	FormatJSONL = "jsonl"
+)
+
+// Formats lists the -o values, for validation and completion.
+var Formats = []string{FormatText, FormatJSON, FormatJSONL}
+
+// Printer receives each device as its outcome is known, then the run.
+type Printer interface {
+	Device(d report.Device) error
+	// End is called once; run.Devices is empty, the printer kept what it needs.
+	End(run report.Run) error
+}
+
+// New returns the printer for format, writing to the streams of io.
+func New(format string, io *iostreams.IOStreams) (Printer, error) {
+	switch format {
+	case FormatText, "":
+		return &textPrinter{out: bufio.NewWriter(io.Out), errOut: io.ErrOut, colors: io.ColorOut(), errColors: io.ColorErr()}, nil
+	case FormatJSON:
+		return &jsonPrinter{out: io.Out}, nil
+	case FormatJSONL:
+		return &jsonlPrinter{enc: json.NewEncoder(io.Out)}, nil
+	}
+	return nil, fmt.Errorf("unknown output format %q (want text, json or jsonl)", format)
+}
+
+type textPrinter struct {
+	out       *bufio.Writer
+	errOut    io.Writer
+	colors    iostreams.Palette
+	errColors iostreams.Palette
+}
+
+// Device writes "ID  OUTCOME  DETAIL": stable columns a script can split.
+func (p *textPrinter) Device(d report.Device) error {
+	line := d.ID + "  " + paint(p.colors, d.Outcome, string(d.Outcome))
+	if detail := Detail(d); detail != "" {
+		line += "  " + detail
+	}
+	if _, err := p.out.WriteString(line + "\n"); err != nil {
+		return err
+	}
+	// Flush per line so a pipeline sees each device as it finishes.
+	return p.out.Flush()
+}
+
+func (p *textPrinter) End(run report.Run) error {
+	if err := p.out.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(p.errOut, SummaryLine(run, p.errColors))
+	return err
+}
+
+// Detail is the human part of a device line: the device's answer, the
+// server's reason, the command UUID.
+func Detail(d report.Device) string {
+	var parts []string
+	if r := d.Response; r != nil {
+		s := r.Status
+		if r.MessageResult != "" {
+			s += " " + r.MessageResult
+		}
+		if len(r.ErrorChain) > 0 {
+			e := r.ErrorChain[0]
+			s += fmt.Sprintf(": %s %d: %s", e.ErrorDomain, e.ErrorCode, e.LocalizedDescription)
+		}
+		parts = append(parts, s)
+	}
+	if d.Queue != "" && d.Queue != report.Queued {
+		parts = append(parts, "queue: "+string(d.Queue))
+	}
+	if d.NotNow > 0 {
+		parts = append(parts, fmt.Sprintf("after %d NotNow", d.NotNow))
+	}
+	if d.Error != "" {
+		parts = append(parts, d.Error)
+	}
+	if d.Source != "" {
+		parts = append(parts, "("+d.Source+")")
+	}
+	if d.CommandUUID != "" {
+		parts = append(parts, "command "+d.CommandUUID)
+	}
+	if d.PIN != "" {
+		parts = append(parts, "PIN "+d.PIN)
+	}
+	return strings.Join(parts, "  ")
+}
+
+func paint(p iostreams.Palette, o report.Outcome, s string) string {
+	switch o {
+	case report.Queued, report.Acknowledged, report.Planned:
+		return p.Green(s)
+	case report.QueuedNotPushed, report.NoAnswer, report.NotSent, report.Invalid:
+		return p.Yellow(s)
+	}
+	return p.Red(s)
+}
+
+// summaryOrder lists outcomes in the order a reader expects them.
+var summaryOrder = []report.Outcome{
+	report.Planned, report.Acknowledged, report.Queued, report.QueuedNotPushed, report.DeviceError,
+	report.CommandFormatError, report.NoAnswer, report.Failed, report.Refused, report.Invalid, report.NotSent,
+}
+
+// SummaryLine is "N devices: a queued, b failed".
+func SummaryLine(run report.Run, p iostreams.Palette) string {
+	var parts []string
+	seen := map[report.Outcome]bool{}
+	for _, o := range summaryOrder {
+		if n := run.Summary[o]; n > 0 {
+			parts = append(parts, paint(p, o, fmt.Sprintf("%d %s", n, o)))
+		}
+		seen[o] = true
+	}
+	var rest []string
+	for o := range run.Summary {
+		if !seen[o] {
+			rest = append(rest, string(o))
+		}
+	}
+	sort.Strings(rest)
+	for _, o := range rest {
+		parts = append(parts, fmt.Sprintf("%d %s", run.Summary[report.Outcome(o)], o))
+	}
+	noun := "devices"
+	if run.Summary.Total() == 1 {
+		noun = "device"
+	}
+	line := fmt.Sprintf("%d %s: %s", run.Summary.Total(), noun, strings.Join(parts, ", "))
+	if run.Interrupted {
+		line += " (interrupted)"
+	}
+	return line
+}
+
+type jsonPrinter struct {
+	out     io.Writer
+	devices []report.Device
+}
+
+func (p *jsonPrinter) Device(d report.Device) error {
+	p.devices = append(p.devices, d)
+	return nil
+}
+
+func (p *jsonPrinter) End(run report.Run) error {
+	run.Devices = p.devices
+	if run.Devices == nil {
+		run.Devices = []report.Device{}
+	}
+	enc := json.NewEncoder(p.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(run)
+}
+
+// jsonlPrinter writes one object per device as it finishes; json.Encoder
+// writes each straight through, so nothing waits in a buffer.
+type jsonlPrinter struct{ enc *json.Encoder }
+
+func (p *jsonlPrinter) Device(d report.Device) error { return p.enc.Encode(d) }
+
+func (p *jsonlPrinter) End(report.Run) error { return nil }
+
+// Discard is a printer that prints nothing (the plists are the output).
+type Discard struct{}
+
+// Device ignores d.
+func (Discard) Device(report.Device) error { return nil }
+
+// End ignores run.
+func (Discard) End(report.Run) error { return nil }

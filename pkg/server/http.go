@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Origin is scheme://host[:port] of u: what messages name, never a path
+// that could carry IDs nor userinfo that could carry credentials.
+func Origin(u *url.URL) string {
+	return u.Scheme + "://" + u.Host
+}
+
+// Exchange sends req and reads at most limit bytes of the reply. Transport
+// failures, timeouts and truncated bodies become *UnavailableError; an
+// oversized body a *ProtocolError.
+func Exchange(c *http.Client, req *http.Request, limit int64) (*http.Response, []byte, error) {
+	origin := Origin(req.URL)
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, &UnavailableError{Server: origin, Elapsed: time.Since(start), Err: transportCause(err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, nil, &UnavailableError{Server: origin, Elapsed: time.Since(start),
+			Err: fmt.Errorf("reading HTTP %d reply: %w", resp.StatusCode, transportCause(err))}
+	}
+	if int64(len(body)) > limit {
+		return nil, nil, &ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is larger than %d bytes", resp.StatusCode, limit)}
+	}
+	return resp, body, nil
+}
+
+// transportCause strips url.Error's wrapping, which repeats the whole URL
+// (with every target ID) in front of the real cause.
+func transportCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if errors.Is(err, context.DeadlineExceeded) || ue.Timeout() {
+			return fmt.Errorf("timed out: %w", context.DeadlineExceeded)
+		}
+		return ue.Err
+	}
+	return err
+}
+
+// Excerpt shortens a reply body for an error message.
+func Excerpt(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// JoinPath appends an already escaped path to base, keeping any prefix
+// such as NanoHUB's /api/v1/nanomdm.
+func JoinPath(base *url.URL, escapedPath string) (*url.URL, error) {
+	return url.Parse(strings.TrimRight(base.String(), "/") + escapedPath)
+}

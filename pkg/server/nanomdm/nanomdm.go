@@ -1,0 +1,150 @@
+// Package nanomdm queues commands on a NanoMDM (or NanoHUB) server through
+// its enqueue API, PUT /v1/enqueue/{id,id,...}, and reads its APIResult.
+package nanomdm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// DefaultUser is NanoMDM's fixed Basic auth user name.
+const DefaultUser = "nanomdm"
+
+// Client talks to one NanoMDM server.
+type Client struct {
+	// BaseURL may carry a path prefix (NanoHUB mounts the API under /api/v1/nanomdm).
+	BaseURL *url.URL
+	User    string
+	APIKey  string
+	HTTP    *http.Client
+}
+
+var _ server.Server = (*Client)(nil)
+
+// apiResult mirrors NanoMDM v0.9.0's api.APIResult; errors are plain strings.
+type apiResult struct {
+	Status       map[string]enrollmentResult `json:"status"`
+	NoPush       bool                        `json:"no_push"`
+	PushError    string                      `json:"push_error"`
+	CommandError string                      `json:"command_error"`
+	CommandUUID  string                      `json:"command_uuid"`
+	RequestType  string                      `json:"request_type"`
+}
+
+type enrollmentResult struct {
+	PushError    string `json:"push_error"`
+	PushResult   string `json:"push_result"`
+	CommandError string `json:"command_error"`
+}
+
+// replyLimit bounds the APIResult: a fixed part plus room for one status
+// entry with an error per device.
+func replyLimit(ids int) int64 { return 64<<10 + int64(ids)*1024 }
+
+// EnqueueURL is the request URL for ids; IDs are path-escaped one by one and
+// joined by the commas NanoMDM splits on.
+func (c *Client) EnqueueURL(ids []string, noPush bool) (*url.URL, error) {
+	escaped := make([]string, len(ids))
+	for i, id := range ids {
+		escaped[i] = url.PathEscape(id)
+	}
+	u, err := server.JoinPath(c.BaseURL, "/v1/enqueue/"+strings.Join(escaped, ","))
+	if err != nil {
+		return nil, err
+	}
+	if noPush {
+		u.RawQuery = "nopush=1"
+	}
+	return u, nil
+}
+
+// Enqueue PUTs the command plist for all of req.IDs in one request.
+func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
+	u, err := c.EnqueueURL(req.IDs, req.NoPush)
+	if err != nil {
+		return nil, err
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
+	if err != nil {
+		return nil, err
+	}
+	httpReq.Header.Set("Content-Type", "application/xml; charset=UTF-8")
+	httpReq.Header.Set("Accept", "application/json")
+	user := c.User
+	if user == "" {
+		user = DefaultUser
+	}
+	httpReq.SetBasicAuth(user, c.APIKey)
+
+	resp, body, err := server.Exchange(c.HTTP, httpReq, replyLimit(len(req.IDs)))
+	if err != nil {
+		return nil, err
+	}
+	origin := server.Origin(c.BaseURL)
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusMultiStatus, http.StatusInternalServerError:
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, &server.HTTPError{Server: origin, Status: resp.StatusCode, Body: "check the API key"}
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+		return nil, &server.UnavailableError{Server: origin, Err: fmt.Errorf("HTTP %d", resp.StatusCode)}
+	default:
+		return nil, &server.HTTPError{Server: origin, Status: resp.StatusCode, Body: server.Excerpt(body)}
+	}
+
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mediaType != "application/json" {
+		if resp.StatusCode == http.StatusInternalServerError {
+			// A 500 that is not NanoMDM's APIResult comes from a proxy or a crash.
+			return nil, &server.UnavailableError{Server: origin, Err: fmt.Errorf("HTTP 500: %s", server.Excerpt(body))}
+		}
+		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply has content type %q, want application/json", resp.StatusCode, mediaType)}
+	}
+	var r apiResult
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is not a NanoMDM API result: %v", resp.StatusCode, err)}
+	}
+	return interpret(req, resp.StatusCode, r), nil
+}
+
+// interpret turns an APIResult into one outcome per requested ID. A
+// command_error (top level or per device) means the command was not queued;
+// a push_error alone means it was queued but the device was not woken.
+func interpret(req server.Request, status int, r apiResult) *server.Result {
+	res := &server.Result{
+		CommandUUID: r.CommandUUID,
+		RequestType: r.RequestType,
+		HTTPStatus:  status,
+		Devices:     make([]server.DeviceResult, len(req.IDs)),
+	}
+	if res.CommandUUID == "" {
+		res.CommandUUID = req.CommandUUID
+	}
+	if res.RequestType == "" {
+		res.RequestType = req.RequestType
+	}
+	for i, id := range req.IDs {
+		d := server.DeviceResult{ID: id, Outcome: server.Queued}
+		st, hasStatus := r.Status[id]
+		switch {
+		case st.CommandError != "":
+			d.Outcome, d.Error = server.Failed, st.CommandError
+		case r.CommandError != "":
+			d.Outcome, d.Error = server.Failed, r.CommandError
+		case st.PushError != "":
+			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+st.PushError
+		case r.PushError != "" && !hasStatus:
+			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+r.PushError
+		}
+		d.PushID = st.PushResult
+		res.Devices[i] = d
+	}
+	return res
+}
