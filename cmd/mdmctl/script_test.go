@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mdmctl": func() { os.Exit(run()) },
+	})
+}
+
+// TestScripts runs the txtar scripts in testdata/script: mdmctl as a user
+// runs it, against real servers the scripts start.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			// A clean slate: no user config, no color, no inherited server.
+			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
+			env.Setenv("HOME", env.WorkDir)
+			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "NO_COLOR", "CLICOLOR_FORCE"} {
+				env.Setenv(k, "")
+			}
+			return nil
+		},
+		Cmds: scriptCommands(),
+	})
+}
+
+func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"counting-server": cmdCountingServer,
+		"requests":        cmdRequests,
+		"exits":           cmdExits,
+	}
+}
+
+// countingKey names the env var holding the script's counting server URL,
+// the key of its counter in counters.
+const countingKey = "COUNTING_SERVER_URL"
+
+var counters sync.Map // server URL -> *atomic.Int64
+
+// cmdCountingServer starts an HTTP server that answers 500 to everything
+// and counts requests, and points MDMCTL_SERVER at it: bad-input scripts
+// prove with `requests 0` that nothing was sent.
+func cmdCountingServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: counting-server")
+	}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		http.Error(w, "counting server", http.StatusInternalServerError)
+	}))
+	ts.Defer(srv.Close)
+	counters.Store(srv.URL, &n)
+	ts.Setenv(countingKey, srv.URL)
+	ts.Setenv("MDMCTL_SERVER", srv.URL)
+	ts.Setenv("MDMCTL_API_KEY", "counting-key")
+}
+
+// cmdRequests asserts how many requests the counting server received.
+func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: requests N")
+	}
+	want, err := strconv.ParseInt(args[0], 10, 64)
+	ts.Check(err)
+	v, ok := counters.Load(ts.Getenv(countingKey))
+	if !ok {
+		ts.Fatalf("no counting server in this script")
+	}
+	got := v.(*atomic.Int64).Load()
+	if (got == want) == neg {
+		ts.Fatalf("counting server received %d requests, want %s%d", got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdExits runs a program like exec and asserts its exact exit code, so a
+// script pins mdmctl's documented codes: `exits 6 mdmctl lock ...`.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
