@@ -44,6 +44,11 @@ type RefusedError struct{ Err error }
 func (e *RefusedError) Error() string { return e.Err.Error() }
 func (e *RefusedError) Unwrap() error { return e.Err }
 
+// CancelError is the user declining a confirmation; nothing was sent.
+type CancelError struct{}
+
+func (e *CancelError) Error() string { return "aborted: nothing was sent" }
+
 // ExitError carries an exit code decided from results that were already
 // printed; main prints nothing more for it.
 type ExitError struct{ Code int }

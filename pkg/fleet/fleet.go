@@ -202,14 +202,19 @@ func sendOne(stop, reqCtx context.Context, srv server.Server, c Command, opts Op
 	}
 	for i, t := range c.Targets {
 		d := res.Devices[i]
-		emit(report.Device{
+		rd := report.Device{
 			ID:          t.ID,
 			Source:      t.Source,
 			Outcome:     outcome(d),
 			CommandUUID: c.UUID,
 			Error:       d.Error,
 			Response:    d.Response,
-		})
+		}
+		if t.PINGenerated {
+			// The printer drops it unless the user asked to see PINs.
+			rd.PIN = t.Lock.PIN
+		}
+		emit(rd)
 	}
 	return nil
 }

@@ -1,0 +1,320 @@
+package lock
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/output"
+	"github.com/mdmctl/mdmctl/pkg/report"
+)
+
+// Run does the work: validate everything, apply the guard, confirm, then
+// send (or print, with --dry-run) and report every device exactly once.
+func Run(ctx context.Context, opts *Options) error {
+	if err := opts.checkFlags(); err != nil {
+		return err
+	}
+	lock, err := opts.lockValues()
+	if err != nil {
+		return err
+	}
+	facts, err := opts.facts()
+	if err != nil {
+		return err
+	}
+	in, err := opts.collect(defaults{lock: lock, facts: facts})
+	if err != nil {
+		return err
+	}
+	if len(in.targets)+len(in.invalid) == 0 {
+		return cmdutil.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, or - for stdin")
+	}
+	printer, err := newPrinter(opts)
+	if err != nil {
+		return err
+	}
+	r := &runner{opts: opts, printer: printer,
+		run: report.Run{RequestType: apple.RequestTypeDeviceLock, DryRun: opts.DryRun, Summary: report.Summary{}}}
+	return r.execute(ctx, in)
+}
+
+func (opts *Options) checkFlags() error {
+	switch {
+	case opts.Concurrency < 1:
+		return cmdutil.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
+	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun:
+		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
+	case opts.PINEscrow != "" && !opts.PINGenerate:
+		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
+	}
+	if opts.CommandUUID != "" {
+		if err := apple.ValidateText(opts.CommandUUID); err != nil || strings.TrimSpace(opts.CommandUUID) != opts.CommandUUID {
+			return cmdutil.Usagef("invalid --command-uuid %q: must be printable text without surrounding spaces", opts.CommandUUID)
+		}
+	}
+	return nil
+}
+
+// runner carries one run's state: the printer and the running summary.
+type runner struct {
+	opts    *Options
+	printer output.Printer
+	run     report.Run
+}
+
+func (r *runner) emit(d report.Device) {
+	if !r.opts.ShowPINs {
+		d.PIN = ""
+	}
+	r.run.Summary.Add(d.Outcome)
+	_ = r.printer.Device(d)
+}
+
+func (r *runner) warn(msg string) {
+	io := r.opts.IO
+	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+msg))
+}
+
+func (r *runner) execute(ctx context.Context, in *collected) error {
+	opts := r.opts
+	send, refused := r.partition(fleet.Assess(in.targets))
+	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
+		return &cmdutil.RefusedError{Err: fmt.Errorf("refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
+			describeTargets(refused), refused[0].Assessment.Reason)}
+	}
+	if !opts.DryRun && len(send) > 0 {
+		if err := r.confirm(len(send), len(refused), len(in.invalid)); err != nil {
+			return err
+		}
+	}
+
+	var conn *cmdutil.Connection
+	limits := fleet.DefaultLimits
+	if !opts.DryRun && len(send) > 0 {
+		settings, err := opts.Settings()
+		if err != nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		for _, w := range settings.Warnings {
+			r.warn(w)
+		}
+		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Debug: opts.Debug})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		limits = conn.Limits
+		r.run.Server = conn.Name
+	}
+	cmds, err := fleet.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
+	if err != nil {
+		return &cmdutil.UsageError{Err: err}
+	}
+	if len(cmds) == 1 {
+		r.run.CommandUUID = cmds[0].UUID
+	}
+
+	for _, d := range in.invalid {
+		r.emit(d)
+	}
+	for _, a := range refused {
+		r.emit(report.Device{ID: a.ID, Source: a.Source, Outcome: report.Refused, Error: a.Assessment.Reason})
+	}
+	if opts.DryRun {
+		if err := r.printPlan(cmds); err != nil {
+			return err
+		}
+		return r.finish(nil)
+	}
+
+	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency}
+	if opts.PINGenerate {
+		esc, err := escrow.Open(opts.PINEscrow)
+		if err != nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		defer esc.Close()
+		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
+	}
+	// The first interrupt stops new requests; those in flight finish under
+	// their own timeout.
+	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, r.emit)
+	r.run.Interrupted = ctx.Err() != nil
+	return r.finish(sendErr)
+}
+
+// partition applies the guard: refused devices are reported, not sent.
+func (r *runner) partition(assessed []fleet.Assessed) (send, refused []fleet.Assessed) {
+	unknownRisk := 0
+	for _, a := range assessed {
+		switch {
+		case a.Assessment.Risk == apple.RiskDeactivation && !r.opts.AllowDeactivation:
+			refused = append(refused, a)
+			continue
+		case a.Assessment.Risk == apple.RiskDeactivation:
+			r.warn(fmt.Sprintf("%s: sending despite the risk (--allow-deactivation): %s", a.ID, a.Assessment.Reason))
+		case a.Assessment.Risk == apple.RiskUnknown:
+			unknownRisk++
+		}
+		send = append(send, a)
+	}
+	if unknownRisk > 0 {
+		r.warn(fmt.Sprintf("device facts unknown for %s: %s. Give --platform, --model and --os-version (or CSV columns) to let mdmctl check",
+			plural(unknownRisk, "device"), apple.DeactivationRule))
+	}
+	for _, note := range distinctNotes(send) {
+		r.warn(note)
+	}
+	return send, refused
+}
+
+// confirm asks on a terminal before locking more than one device; off a
+// terminal, --yes is required, since nobody can be asked.
+func (r *runner) confirm(sending, refused, invalid int) error {
+	opts := r.opts
+	if sending <= 1 || opts.Yes {
+		return nil
+	}
+	if !opts.IO.CanPrompt() {
+		return cmdutil.Usagef("locking %d devices needs --yes when mdmctl cannot ask (not a terminal)", sending)
+	}
+	q := fmt.Sprintf("Lock %d devices", sending)
+	var extra []string
+	if refused > 0 {
+		extra = append(extra, fmt.Sprintf("%d refused by the safety guard", refused))
+	}
+	if invalid > 0 {
+		extra = append(extra, fmt.Sprintf("%d invalid lines skipped", invalid))
+	}
+	if len(extra) > 0 {
+		q += " (" + strings.Join(extra, ", ") + ")"
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "%s? [y/N] ", q)
+	answer, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return &cmdutil.CancelError{}
+}
+
+func (r *runner) finish(sendErr error) error {
+	if err := r.printer.End(r.run); err != nil {
+		return err
+	}
+	code := cmdutil.RunExitCode(r.run.Summary, false, sendErr)
+	if code == cmdutil.ExitOK {
+		return nil
+	}
+	if sendErr != nil && (code == cmdutil.ExitAuth || code == cmdutil.ExitUnavailable) {
+		// Each device's line carries the error; say once what it was.
+		io := r.opts.IO
+		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
+	}
+	return &cmdutil.ExitError{Code: code}
+}
+
+// escrowPINs writes each generated PIN to the escrow file, synced, before
+// its command is sent.
+func escrowPINs(esc *escrow.File, now func() time.Time) func(fleet.Command) error {
+	return func(c fleet.Command) error {
+		var recs []escrow.Record
+		for _, t := range c.Targets {
+			if t.PINGenerated {
+				recs = append(recs, escrow.Record{ID: t.ID, CommandUUID: c.UUID, PIN: t.Lock.PIN, Time: now().UTC()})
+			}
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		return esc.Append(recs...)
+	}
+}
+
+// newPrinter picks the printer for -o. A text dry run writes its plan lines
+// to stderr, keeping stdout for the plists; -o plist prints plists alone.
+func newPrinter(opts *Options) (output.Printer, error) {
+	streams := opts.IO
+	switch {
+	case opts.Output == formatPlist && !opts.DryRun:
+		return nil, cmdutil.Usagef("invalid --output plist: it goes with --dry-run")
+	case opts.Output == formatPlist:
+		return output.Discard{}, nil
+	case opts.DryRun && (opts.Output == output.FormatText || opts.Output == ""):
+		errOnly := *streams
+		errOnly.Out = streams.ErrOut
+		streams = &errOnly
+	}
+	p, err := output.New(opts.Output, streams)
+	if err != nil {
+		return nil, &cmdutil.UsageError{Err: fmt.Errorf("invalid --output: %v", err)}
+	}
+	return p, nil
+}
+
+// formatPlist prints the command plists of a dry run and nothing else.
+const formatPlist = "plist"
+
+// printPlan reports each device as planned and, for text and plist output,
+// writes each command's plist to stdout, PINs redacted unless --show-pins.
+func (r *runner) printPlan(cmds []fleet.Command) error {
+	opts := r.opts
+	withPlists := opts.Output == output.FormatText || opts.Output == "" || opts.Output == formatPlist
+	redacted := false
+	for _, c := range cmds {
+		for _, t := range c.Targets {
+			r.emit(report.Device{ID: t.ID, Source: t.Source, Outcome: report.Planned, CommandUUID: c.UUID, PIN: t.Lock.PIN})
+		}
+		if !withPlists {
+			continue
+		}
+		payload := c.Payload
+		if c.Lock.PIN != "" && !opts.ShowPINs {
+			payload, redacted = apple.RedactPIN(payload), true
+		}
+		if _, err := opts.IO.Out.Write(payload); err != nil {
+			return err
+		}
+		fmt.Fprintln(opts.IO.Out)
+	}
+	if redacted {
+		fmt.Fprintln(opts.IO.ErrOut, "note: PIN redacted from the plist; --show-pins prints it")
+	}
+	return nil
+}
+
+func describeTargets(ts []fleet.Assessed) string {
+	if len(ts) == 1 {
+		return ts[0].ID
+	}
+	return plural(len(ts), "device")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// distinctNotes lists each lesser warning once, however many devices share it.
+func distinctNotes(as []fleet.Assessed) []string {
+	seen := map[string]bool{}
+	var notes []string
+	for _, a := range as {
+		for _, n := range a.Assessment.Notes {
+			if !seen[n] {
+				seen[n] = true
+				notes = append(notes, n)
+			}
+		}
+	}
+	return notes
+}

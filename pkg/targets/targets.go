@@ -1,0 +1,220 @@
+// Package targets reads device lists: plain ID lists (one per line, blank
+// lines and # comments skipped) and CSV files with a header row and optional
+// per-device facts and values. Readers stream: each entry is handed over as
+// it is read.
+package targets
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// MaxLine bounds one input line; anything longer is reported, not buffered.
+const MaxLine = 64 << 10
+
+// Entry is one device as the input names it. Empty fields mean "not given":
+// the command's flags apply.
+type Entry struct {
+	ID     string
+	Source string // "name:line"
+	// Err is set for a line that cannot be an entry; ID may still be known.
+	Err error
+
+	Platform  string
+	Model     string
+	OSVersion string
+	Message   string
+	Phone     string
+	PIN       string
+}
+
+// Columns of a CSV file; udid is required.
+var Columns = []string{"udid", "os_version", "model", "platform", "message", "phone", "pin"}
+
+// ReadIDs reads one ID per line from r, calling fn for each. name labels
+// sources ("-" reads as "stdin").
+func ReadIDs(r io.Reader, name string, fn func(Entry) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for line := 1; ; line++ {
+		text, tooLong, err := readLine(br)
+		if err == io.EOF && text == "" && !tooLong {
+			return nil
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("%s: %v", label(name, line), err)
+		}
+		src := label(name, line)
+		switch {
+		case tooLong:
+			if ferr := fn(Entry{Source: src, Err: fmt.Errorf("line longer than %d bytes", MaxLine)}); ferr != nil {
+				return ferr
+			}
+		default:
+			id := strings.TrimSpace(strings.TrimSuffix(text, "\r"))
+			if id != "" && !strings.HasPrefix(id, "#") {
+				if ferr := fn(Entry{ID: id, Source: src}); ferr != nil {
+					return ferr
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// readLine returns one line without its newline; a line over MaxLine is
+// consumed and reported as tooLong without keeping it.
+func readLine(br *bufio.Reader) (string, bool, error) {
+	var sb strings.Builder
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if sb.Len()+len(chunk) > MaxLine+1 {
+				tooLong = true
+				sb.Reset()
+			} else {
+				sb.Write(chunk)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return strings.TrimSuffix(sb.String(), "\n"), tooLong, err
+	}
+}
+
+func label(name string, line int) string {
+	if name == "-" || name == "" {
+		name = "stdin"
+	}
+	return fmt.Sprintf("%s:%d", name, line)
+}
+
+// ReadCSV reads a CSV file whose header names the columns (any order, case
+// and surrounding spaces ignored; udid required, unknown columns rejected).
+// A malformed row is handed to fn with Err set; a bad header is an error.
+func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
+	cr := csv.NewReader(&lineLimiter{r: bufio.NewReader(r)})
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err == io.EOF {
+		return fmt.Errorf("%s: empty CSV file (want a header row with a udid column)", label(name, 1))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v", label(name, 1), csvCause(err))
+	}
+	index, err := columns(header)
+	if err != nil {
+		return fmt.Errorf("%s: %v", label(name, 1), err)
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		line, _ := cr.FieldPos(0)
+		var e Entry
+		switch {
+		case err != nil:
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			e = Entry{Err: csvCause(err)}
+			if errors.Is(err, errLineTooLong) {
+				return fmt.Errorf("%s: %v", label(name, line), err)
+			}
+		case len(rec) != len(header):
+			e = Entry{Err: fmt.Errorf("has %d fields, the header has %d", len(rec), len(header))}
+		default:
+			if blank(rec) {
+				continue
+			}
+			get := func(col string) string {
+				if i, ok := index[col]; ok {
+					return strings.TrimSpace(rec[i])
+				}
+				return ""
+			}
+			e = Entry{ID: get("udid"), Platform: get("platform"), Model: get("model"), OSVersion: get("os_version"),
+				Message: get("message"), Phone: get("phone"), PIN: get("pin")}
+			if strings.HasPrefix(e.ID, "#") {
+				continue
+			}
+		}
+		e.Source = label(name, line)
+		if ferr := fn(e); ferr != nil {
+			return ferr
+		}
+	}
+}
+
+func columns(header []string) (map[string]int, error) {
+	known := map[string]bool{}
+	for _, c := range Columns {
+		known[c] = true
+	}
+	index := map[string]int{}
+	for i, h := range header {
+		col := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !known[col] {
+			return nil, fmt.Errorf("unknown CSV column %q (want %s)", h, strings.Join(Columns, ", "))
+		}
+		if _, dup := index[col]; dup {
+			return nil, fmt.Errorf("CSV column %q appears twice", col)
+		}
+		index[col] = i
+	}
+	if _, ok := index["udid"]; !ok {
+		return nil, fmt.Errorf("CSV header has no udid column")
+	}
+	return index, nil
+}
+
+func blank(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func csvCause(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+var errLineTooLong = fmt.Errorf("line longer than %d bytes", MaxLine)
+
+// lineLimiter fails a read once a line runs past MaxLine, so a file with
+// no newlines cannot make encoding/csv buffer it whole.
+type lineLimiter struct {
+	r       *bufio.Reader
+	lineLen int
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for _, b := range p[:n] {
+		if b == '\n' {
+			l.lineLen = 0
+			continue
+		}
+		l.lineLen++
+		if l.lineLen > MaxLine {
+			return 0, errLineTooLong
+		}
+	}
+	return n, err
+}
