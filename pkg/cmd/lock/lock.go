@@ -130,5 +130,3 @@ func platformNames() []string {
 	}
 	return names
 }
-
-
