@@ -30,7 +30,9 @@ type Factory struct {
 type ConnectOptions struct {
 	Concurrency int
 	Timeout     time.Duration
-	Debug       bool
+	// Retries is how often a request that got no answer is sent again.
+	Retries int
+	Debug   bool
 }
 
 // Connection is an opened server and what a run needs to know about it.

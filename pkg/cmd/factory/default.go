@@ -89,10 +89,12 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 	if err != nil {
 		return nil, &cmdutil.UsageError{Err: err}
 	}
+	retry := server.DefaultRetry
+	retry.Max = opts.Retries
 	conn := &cmdutil.Connection{Name: server.Origin(u), Close: func() { hc.CloseIdleConnections() }}
 	switch s.Kind {
 	case config.KindNanoMDM:
-		conn.Server = &nanomdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc}
+		conn.Server = &nanomdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Limits = fleet.DefaultLimits
 	default:
 		return nil, cmdutil.Usagef("server kind %q is not supported yet", s.Kind)

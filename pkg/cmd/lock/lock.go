@@ -51,6 +51,7 @@ type Options struct {
 	Output      string
 	Concurrency int
 	Timeout     time.Duration
+	Retries     int
 	Debug       bool
 }
 
@@ -86,6 +87,7 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
 			opts.Settings = func() (config.Settings, error) { return f.Settings(cmd.Flags()) }
 			opts.Timeout, _ = cmd.Flags().GetDuration("timeout")
 			opts.Debug, _ = cmd.Flags().GetBool("debug")
+			opts.Retries, _ = cmd.Flags().GetInt("retries")
 			if !cmd.Flags().Changed("pin") {
 				opts.PIN = ""
 			}

@@ -49,6 +49,10 @@ func (opts *Options) checkFlags() error {
 	switch {
 	case opts.Concurrency < 1:
 		return cmdutil.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
+	case opts.Retries < 0:
+		return cmdutil.Usagef("invalid --retries %d: must be 0 or more", opts.Retries)
+	case opts.Timeout <= 0:
+		return cmdutil.Usagef("invalid --timeout %s: must be positive", opts.Timeout)
 	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun:
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
@@ -105,7 +109,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		for _, w := range settings.Warnings {
 			r.warn(w)
 		}
-		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Debug: opts.Debug})
+		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Retries: opts.Retries, Debug: opts.Debug})
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ type Client struct {
 	User    string
 	APIKey  string
 	HTTP    *http.Client
+	Retry   server.Retry
 }
 
 var _ server.Server = (*Client)(nil)
@@ -72,19 +73,21 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if err != nil {
 		return nil, err
 	}
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
-	if err != nil {
-		return nil, err
-	}
-	httpReq.Header.Set("Content-Type", "application/xml; charset=UTF-8")
-	httpReq.Header.Set("Accept", "application/json")
 	user := c.User
 	if user == "" {
 		user = DefaultUser
 	}
-	httpReq.SetBasicAuth(user, c.APIKey)
-
-	resp, body, err := server.Exchange(c.HTTP, httpReq, replyLimit(len(req.IDs)))
+	newReq := func() (*http.Request, error) {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Content-Type", "application/xml; charset=UTF-8")
+		r.Header.Set("Accept", "application/json")
+		r.SetBasicAuth(user, c.APIKey)
+		return r, nil
+	}
+	resp, body, attempts, err := c.Retry.Do(c.HTTP, newReq, replyLimit(len(req.IDs)))
 	if err != nil {
 		return nil, err
 	}
@@ -111,13 +114,15 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is not a NanoMDM API result: %v", resp.StatusCode, err)}
 	}
-	return interpret(req, resp.StatusCode, r), nil
+	return interpret(req, resp.StatusCode, r, attempts > 1), nil
 }
 
 // interpret turns an APIResult into one outcome per requested ID. A
 // command_error (top level or per device) means the command was not queued;
-// a push_error alone means it was queued but the device was not woken.
-func interpret(req server.Request, status int, r apiResult) *server.Result {
+// a push_error alone means it was queued but the device was not woken. On a
+// retry, "command already exists" for our own UUID means an earlier attempt
+// landed: the command is queued once, as wanted.
+func interpret(req server.Request, status int, r apiResult, retried bool) *server.Result {
 	res := &server.Result{
 		CommandUUID: r.CommandUUID,
 		RequestType: r.RequestType,
@@ -130,9 +135,15 @@ func interpret(req server.Request, status int, r apiResult) *server.Result {
 	if res.RequestType == "" {
 		res.RequestType = req.RequestType
 	}
+	landedEarlier := retried && isDuplicate(r.CommandError, req.CommandUUID)
 	for i, id := range req.IDs {
 		d := server.DeviceResult{ID: id, Outcome: server.Queued}
 		st, hasStatus := r.Status[id]
+		if landedEarlier {
+			d.Error = "queued by an earlier attempt (the retry found the command already there)"
+			res.Devices[i] = d
+			continue
+		}
 		switch {
 		case st.CommandError != "":
 			d.Outcome, d.Error = server.Failed, st.CommandError
@@ -147,4 +158,9 @@ func interpret(req server.Request, status int, r apiResult) *server.Result {
 		res.Devices[i] = d
 	}
 	return res
+}
+
+// isDuplicate recognizes NanoMDM's "command already exists: UUID".
+func isDuplicate(commandError, uuid string) bool {
+	return commandError != "" && strings.Contains(commandError, "command already exists") && strings.Contains(commandError, uuid)
 }
