@@ -44,6 +44,10 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"counting-server": cmdCountingServer,
 		"requests":        cmdRequests,
 		"exits":           cmdExits,
+		"nanomdm":         cmdNanoMDM,
+		"enroll":          cmdEnroll,
+		"checkin":         cmdCheckIn,
+		"received":        cmdReceived,
 	}
 }
 
