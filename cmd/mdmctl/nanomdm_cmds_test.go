@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -131,4 +133,32 @@ func cmdReceived(ts *testscript.TestScript, neg bool, args []string) {
 		b.WriteString("\n")
 	}
 	ts.Stdout().Write([]byte(b.String()))
+}
+
+// cmdPoll makes every enrolled device check in every 20ms until the script
+// ends, as devices woken by pushes would.
+func cmdPoll(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: poll")
+	}
+	set := devicesOf(ts)
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.Defer(cancel)
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for _, d := range set.devices {
+		go d.Poll(ctx, 20*time.Millisecond)
+	}
+}
+
+// cmdFreeAddr sets NAME to a free loopback host:port.
+func cmdFreeAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: free-addr NAME")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	addr := l.Addr().String()
+	ts.Check(l.Close())
+	ts.Setenv(args[0], addr)
 }

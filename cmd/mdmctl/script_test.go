@@ -48,6 +48,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"enroll":          cmdEnroll,
 		"checkin":         cmdCheckIn,
 		"received":        cmdReceived,
+		"poll":            cmdPoll,
+		"free-addr":       cmdFreeAddr,
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Factory carries the dependencies commands take from their environment, so
@@ -44,4 +45,7 @@ type Connection struct {
 	Name string
 	// Close releases what Connect started; never nil.
 	Close func()
+	// Answers, when set, feeds device answers straight to a collector (the
+	// sandbox); otherwise --wait runs a webhook receiver.
+	Answers func(*webhook.Collector)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/smallstep/pkcs7"
 	"howett.net/plist"
@@ -123,6 +124,21 @@ func (d *Device) CheckIn(ctx context.Context) error {
 		resp := d.answer(body)
 		resp.UDID = d.Facts.UDID
 		report = responseMap(resp)
+	}
+}
+
+// Poll checks in every interval until ctx ends, as a device woken by
+// pushes would; check-in errors are retried at the next tick.
+func (d *Device) Poll(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_ = d.CheckIn(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -46,6 +46,7 @@ type Options struct {
 	AllowDeactivation bool
 
 	NoPush      bool
+	Wait        time.Duration
 	DryRun      bool
 	ShowPINs    bool
 	Output      string
@@ -83,6 +84,9 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
   seq -f 'DEV%05g' 10000 | mdmctl lock - --yes --no-push -o jsonl
   mdmctl lock --csv fleet.csv --pin-generate --pin-escrow pins.jsonl --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkWaitArg(cmd, args); err != nil {
+				return err
+			}
 			opts.IDs = append(splitIDs(udids), args...)
 			opts.Settings = func() (config.Settings, error) { return f.Settings(cmd.Flags()) }
 			opts.Timeout, _ = cmd.Flags().GetDuration("timeout")
@@ -116,6 +120,10 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
 	fl.StringVar(&opts.OSVersion, "os-version", "", "OS version, e.g. 11.4.1")
 	fl.BoolVar(&opts.AllowDeactivation, "allow-deactivation", false, "send even to a Mac DeviceLock would deactivate")
 	fl.BoolVar(&opts.NoPush, "no-push", false, "queue without an APNs push")
+	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for each device's own answer (--wait alone: 2m)")
+	fl.Lookup("wait").NoOptDefVal = "2m"
+	fl.String("webhook-listen", "", "address of mdmctl's webhook receiver for --wait, e.g. 127.0.0.1:9099 (point NanoMDM's -webhook-url at it)")
+	fl.String("webhook-hmac-key-file", "", "file holding the key NanoMDM signs webhooks with (-webhook-hmac-key)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the command plist and send nothing")
 	fl.BoolVar(&opts.ShowPINs, "show-pins", false, "print PINs in the output (they are redacted otherwise)")
 	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl")
@@ -131,4 +139,19 @@ func platformNames() []string {
 		names[i] = string(p)
 	}
 	return names
+}
+
+// checkWaitArg catches `--wait 20s`: pflag reads the duration as a target
+// ID, since --wait's value is optional and must be attached with =.
+func checkWaitArg(cmd *cobra.Command, args []string) error {
+	fl := cmd.Flags().Lookup("wait")
+	if fl == nil || !fl.Changed || fl.Value.String() != (2*time.Minute).String() {
+		return nil
+	}
+	for _, a := range args {
+		if _, err := time.ParseDuration(a); err == nil {
+			return cmdutil.Usagef("--wait takes its duration with =, as in --wait=%s (%q would be a device ID)", a, a)
+		}
+	}
+	return nil
 }

@@ -9,10 +9,12 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Run does the work: validate everything, apply the guard, confirm, then
@@ -99,10 +101,14 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 	}
 
-	var conn *cmdutil.Connection
+	var (
+		conn     *cmdutil.Connection
+		settings config.Settings
+	)
 	limits := fleet.DefaultLimits
 	if !opts.DryRun && len(send) > 0 {
-		settings, err := opts.Settings()
+		var err error
+		settings, err = opts.Settings()
 		if err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
@@ -137,6 +143,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 		return r.finish(nil)
 	}
+	if len(cmds) == 0 {
+		return r.finish(nil)
+	}
 
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency}
 	if opts.PINGenerate {
@@ -147,9 +156,46 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
 	}
+	if opts.Wait > 0 {
+		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
+	}
 	// The first interrupt stops new requests; those in flight finish under
 	// their own timeout.
 	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, r.emit)
+	r.run.Interrupted = ctx.Err() != nil
+	return r.finish(sendErr)
+}
+
+// sendAndWait sends, then waits up to --wait for every queued device's own
+// answer, reporting each device once: with its answer, its queue failure,
+// or as no-answer when the wait ends.
+func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, settings config.Settings, cmds []fleet.Command, sendOpts fleet.Options) error {
+	collector := webhook.NewCollector()
+	join := fleet.NewJoin(collector, r.emit)
+	join.Expect(cmds)
+	if conn.Answers != nil {
+		conn.Answers(collector)
+	} else {
+		if settings.WebhookListen == "" {
+			return cmdutil.Usagef("--wait needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach")
+		}
+		rc := &webhook.Receiver{Collector: collector}
+		if settings.WebhookHMACKey != "" {
+			rc.HMACKey = []byte(settings.WebhookHMACKey)
+		}
+		url, shutdown, err := webhook.Listen(settings.WebhookListen, rc)
+		if err != nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		defer shutdown(context.WithoutCancel(ctx))
+		fmt.Fprintf(r.opts.IO.ErrOut, "waiting up to %s for answers at %s\n", r.opts.Wait, url)
+	}
+	r.run.Waited = true
+	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, join.Queued)
+	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
+	defer cancel()
+	_ = collector.Wait(waitCtx)
+	join.Finish()
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
 }
@@ -213,7 +259,10 @@ func (r *runner) finish(sendErr error) error {
 	if err := r.printer.End(r.run); err != nil {
 		return err
 	}
-	code := cmdutil.RunExitCode(r.run.Summary, false, sendErr)
+	code := cmdutil.RunExitCode(r.run.Summary, r.run.Waited, sendErr)
+	if r.run.Interrupted {
+		code = cmdutil.ExitInterrupted
+	}
 	if code == cmdutil.ExitOK {
 		return nil
 	}
