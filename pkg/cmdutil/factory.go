@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
@@ -48,4 +49,7 @@ type Connection struct {
 	// Answers, when set, feeds device answers straight to a collector (the
 	// sandbox); otherwise --wait runs a webhook receiver.
 	Answers func(*webhook.Collector)
+	// Facts, when set, knows devices (the sandbox's fleet); the guard uses
+	// what it knows where the input gave no facts.
+	Facts func(id string) (apple.Device, bool)
 }

@@ -121,7 +121,7 @@ func (d *Device) CheckIn(ctx context.Context) error {
 		if len(bytes.TrimSpace(body)) == 0 {
 			return nil
 		}
-		resp := d.answer(body)
+		resp := d.Execute(body)
 		resp.UDID = d.Facts.UDID
 		report = responseMap(resp)
 	}
@@ -142,8 +142,8 @@ func (d *Device) Poll(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// answer runs one command through the behavior and records it.
-func (d *Device) answer(raw []byte) apple.Response {
+// Execute runs one command plist through the behavior and records it.
+func (d *Device) Execute(raw []byte) apple.Response {
 	cmd, err := apple.ParseCommand(raw)
 	if err != nil {
 		return apple.Response{Status: apple.StatusCommandFormatError, CommandUUID: cmd.CommandUUID,

@@ -19,6 +19,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/sandbox"
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 )
@@ -61,6 +62,9 @@ func ConfigPath(flags *pflag.FlagSet, getenv func(string) string) string {
 // Connect opens the server for s. Problems with the settings themselves are
 // usage errors: nothing has been sent.
 func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
+	if s.Kind == config.KindSandbox && s.Server == "" {
+		return connectSandbox(opts, streams)
+	}
 	if s.Server == "" {
 		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context)")
 	}
@@ -116,4 +120,27 @@ func isLoopback(u *url.URL) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// connectSandbox starts the in-process sandbox: a real NanoMDM and its
+// simulated fleet, reached without a socket.
+func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
+	sb, err := sandbox.Start(sandbox.Options{})
+	if err != nil {
+		return nil, err
+	}
+	hc, err := httpclient.New(httpclient.Options{Transport: sb.Transport(), Timeout: opts.Timeout, Debug: debugWriter(opts.Debug, streams)})
+	if err != nil {
+		sb.Close()
+		return nil, err
+	}
+	base, _ := url.Parse(sandbox.BaseURL)
+	return &cmdutil.Connection{
+		Server:  &nanomdm.Client{BaseURL: base, APIKey: sandbox.APIKey, HTTP: hc, Retry: server.Retry{}},
+		Limits:  fleet.DefaultLimits,
+		Name:    "sandbox",
+		Close:   sb.Close,
+		Answers: sb.Subscribe,
+		Facts:   sb.Facts,
+	}, nil
 }

@@ -90,23 +90,12 @@ func (r *runner) warn(msg string) {
 
 func (r *runner) execute(ctx context.Context, in *collected) error {
 	opts := r.opts
-	send, refused := r.partition(fleet.Assess(in.targets))
-	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
-		return &cmdutil.RefusedError{Err: fmt.Errorf("refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
-			describeTargets(refused), refused[0].Assessment.Reason)}
-	}
-	if !opts.DryRun && len(send) > 0 {
-		if err := r.confirm(len(send), len(refused), len(in.invalid)); err != nil {
-			return err
-		}
-	}
-
 	var (
 		conn     *cmdutil.Connection
 		settings config.Settings
 	)
 	limits := fleet.DefaultLimits
-	if !opts.DryRun && len(send) > 0 {
+	if !opts.DryRun && len(in.targets) > 0 {
 		var err error
 		settings, err = opts.Settings()
 		if err != nil {
@@ -122,6 +111,20 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		defer conn.Close()
 		limits = conn.Limits
 		r.run.Server = conn.Name
+		if conn.Facts != nil {
+			fillFacts(in.targets, conn.Facts)
+		}
+	}
+
+	send, refused := r.partition(fleet.Assess(in.targets))
+	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
+		return &cmdutil.RefusedError{Err: fmt.Errorf("refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
+			describeTargets(refused), refused[0].Assessment.Reason)}
+	}
+	if !opts.DryRun && len(send) > 0 {
+		if err := r.confirm(len(send), len(refused), len(in.invalid)); err != nil {
+			return err
+		}
 	}
 	cmds, err := fleet.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
@@ -198,6 +201,27 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 	join.Finish()
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
+}
+
+// fillFacts completes what the input left unknown from what the server
+// knows about each device.
+func fillFacts(ts []fleet.Target, known func(string) (apple.Device, bool)) {
+	for i := range ts {
+		k, ok := known(ts[i].ID)
+		if !ok {
+			continue
+		}
+		f := &ts[i].Facts
+		if f.Platform == apple.PlatformUnknown {
+			f.Platform = k.Platform
+		}
+		if f.Model == "" {
+			f.Model = k.Model
+		}
+		if f.OSVersion == nil {
+			f.OSVersion = k.OSVersion
+		}
+	}
 }
 
 // partition applies the guard: refused devices are reported, not sent.

@@ -1,0 +1,274 @@
+// Package sandbox is a whole MDM in one process: the real NanoMDM (imported
+// as a library, in-memory storage) and a fleet of simulated Apple devices
+// that enroll for real, are woken by the sandbox's push, fetch commands and
+// answer as Apple devices do. It needs no network, certificates or setup.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	nlhttp "github.com/micromdm/nanolib/http"
+	"github.com/micromdm/nanolib/log"
+	"github.com/micromdm/nanomdm/certverify"
+	"github.com/micromdm/nanomdm/cryptoutil"
+	httpapi "github.com/micromdm/nanomdm/http/api"
+	httpmdm "github.com/micromdm/nanomdm/http/mdm"
+	"github.com/micromdm/nanomdm/push"
+	"github.com/micromdm/nanomdm/service"
+	"github.com/micromdm/nanomdm/service/certauth"
+	"github.com/micromdm/nanomdm/service/multi"
+	"github.com/micromdm/nanomdm/service/nanomdm"
+	nanowebhook "github.com/micromdm/nanomdm/service/webhook"
+	"github.com/micromdm/nanomdm/storage/inmem"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/simdevice"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
+)
+
+// APIKey is the sandbox's API key; it guards nothing real.
+const APIKey = "sandbox"
+
+// BaseURL is the sandbox's address when it runs in-process.
+const BaseURL = "http://sandbox.mdmctl.invalid"
+
+// Options configure a sandbox.
+type Options struct {
+	// WebhookURL also forwards every webhook event to an outside receiver
+	// (`mdmctl sandbox serve` for `mdmctl lock --wait` in another process).
+	WebhookURL string
+	// PollInterval is how often devices check in on their own, which is
+	// how a device that said NotNow gets the command again.
+	PollInterval time.Duration
+}
+
+// Sandbox is a running in-process MDM with its fleet.
+type Sandbox struct {
+	handler http.Handler
+	devices map[string]*simdevice.Device
+	members []Member
+
+	mu         sync.Mutex
+	collectors []*webhook.Collector
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	pushes     atomic.Int64
+}
+
+// Start builds the server, enrolls the fleet and starts the devices.
+func Start(opts Options) (*Sandbox, error) {
+	ca, err := simdevice.NewCA("mdmctl sandbox device CA")
+	if err != nil {
+		return nil, err
+	}
+	s := &Sandbox{devices: map[string]*simdevice.Device{}, members: Fleet}
+	store := inmem.New()
+	logger := log.NopLogger
+
+	verifier, err := certverify.NewPoolVerifier(ca.PEM(), nil, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	events := &eventSink{sandbox: s, forward: opts.WebhookURL}
+	hook := nanowebhook.New(BaseURL+"/webhook", nanowebhook.WithClient(&http.Client{Transport: events}))
+	var svc service.CheckinAndCommandService = nanomdm.New(store, nanomdm.WithLogger(logger))
+	svc = multi.New(logger, svc, hook)
+	svc = certauth.New(svc, store, certauth.WithLogger(logger))
+
+	var mdmHandler http.Handler = httpmdm.CheckinAndCommandHandler(svc, logger)
+	mdmHandler = httpmdm.CertVerifyMiddleware(mdmHandler, verifier, logger)
+	mdmHandler = httpmdm.CertExtractMdmSignatureMiddleware(mdmHandler, httpmdm.MdmSignatureVerifierFunc(cryptoutil.VerifyMdmSignature))
+
+	mux := http.NewServeMux()
+	mux.Handle("/mdm", mdmHandler)
+	api := nlhttp.NewMWMux(mux)
+	api.Use(func(h http.Handler) http.Handler {
+		return nlhttp.NewSimpleBasicAuthHandler(h, "nanomdm", APIKey, "nanomdm")
+	})
+	httpapi.HandleAPIv1("/v1", api, logger, store, &pusher{sandbox: s})
+	mux.Handle("/raw/", nlhttp.NewSimpleBasicAuthHandler(http.StripPrefix("/raw/", http.HandlerFunc(s.serveRaw)), "nanomdm", APIKey, "nanomdm"))
+	mux.HandleFunc("/version", nlhttp.NewJSONVersionHandler("mdmctl-sandbox (nanomdm v0.9.0)"))
+	s.handler = mux
+
+	inproc := &http.Client{Transport: s.Transport(), Timeout: 30 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	interval := opts.PollInterval
+	if interval <= 0 {
+		interval = 300 * time.Millisecond
+	}
+	for _, m := range s.members {
+		d, err := simdevice.New(m.Facts, simdevice.Behave(m.Behavior), BaseURL+"/mdm", ca, inproc)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		if err := d.Enroll(ctx); err != nil {
+			cancel()
+			return nil, fmt.Errorf("sandbox: enrolling %s: %w", m.Facts.UDID, err)
+		}
+		s.devices[m.Facts.UDID] = d
+		if !d.Behavior.Offline() {
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); d.Poll(ctx, interval) }()
+		}
+	}
+	return s, nil
+}
+
+// Close stops the devices.
+func (s *Sandbox) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Handler serves NanoMDM's API (/v1/...), the device endpoint (/mdm) and
+// the raw exchange (/raw/{udid}).
+func (s *Sandbox) Handler() http.Handler { return s.handler }
+
+// Transport reaches the sandbox without a socket.
+func (s *Sandbox) Transport() http.RoundTripper { return handlerTransport{s.handler} }
+
+// Members lists the fleet.
+func (s *Sandbox) Members() []Member { return s.members }
+
+// Facts returns what the sandbox knows about a device, for the guard.
+func (s *Sandbox) Facts(id string) (apple.Device, bool) {
+	d, ok := s.devices[id]
+	if !ok {
+		return apple.Device{}, false
+	}
+	v, err := apple.ParseVersion(d.Facts.OSVersion)
+	if err != nil {
+		v = nil
+	}
+	return apple.Device{Platform: d.Facts.Platform, Model: d.Facts.Model, OSVersion: v}, true
+}
+
+// Device returns a fleet device (tests inspect what it received).
+func (s *Sandbox) Device(udid string) (*simdevice.Device, bool) {
+	d, ok := s.devices[udid]
+	return d, ok
+}
+
+// Subscribe delivers every device answer to c from now on.
+func (s *Sandbox) Subscribe(c *webhook.Collector) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.collectors = append(s.collectors, c)
+}
+
+func (s *Sandbox) deliver(r apple.Response) {
+	s.mu.Lock()
+	cs := append([]*webhook.Collector(nil), s.collectors...)
+	s.mu.Unlock()
+	for _, c := range cs {
+		c.Deliver(r)
+	}
+}
+
+// pusher replaces APNs: a push wakes the simulated device, which checks in.
+type pusher struct{ sandbox *Sandbox }
+
+var _ push.Pusher = (*pusher)(nil)
+
+func (p *pusher) Push(_ context.Context, ids []string) (map[string]*push.Response, error) {
+	out := make(map[string]*push.Response, len(ids))
+	for _, id := range ids {
+		d, ok := p.sandbox.devices[id]
+		if !ok {
+			out[id] = &push.Response{Err: fmt.Errorf("push data missing for id")}
+			continue
+		}
+		n := p.sandbox.pushes.Add(1)
+		out[id] = &push.Response{Id: fmt.Sprintf("sandbox-push-%d", n)}
+		if !d.Behavior.Offline() {
+			go func() { _ = d.CheckIn(context.Background()) }()
+		}
+	}
+	return out, nil
+}
+
+// serveRaw is Apple's "Lock a Device" exchange: the command plist in, the
+// device's response plist out, the device running it in between.
+func (s *Sandbox) serveRaw(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut && r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	d, ok := s.devices[strings.TrimSuffix(r.URL.Path, "/")]
+	if !ok {
+		http.Error(w, "no such device", http.StatusNotFound)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "reading command", http.StatusBadRequest)
+		return
+	}
+	if d.Behavior.Offline() {
+		http.Error(w, "device did not answer", http.StatusGatewayTimeout)
+		return
+	}
+	resp := d.Execute(body)
+	resp.UDID = d.Facts.UDID
+	out, err := resp.Encode()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=UTF-8")
+	_, _ = w.Write(out)
+}
+
+// eventSink receives NanoMDM's webhook events in-process: each device
+// answer goes to the subscribed collectors, and optionally on to an
+// outside receiver.
+type eventSink struct {
+	sandbox *Sandbox
+	forward string
+}
+
+func (e *eventSink) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if ev, err := webhook.DecodeEvent(body); err == nil && ev.Acknowledge != nil {
+		if resp, err := ev.Acknowledge.Response(); err == nil {
+			e.sandbox.deliver(resp)
+		}
+	}
+	if e.forward != "" {
+		fwd, err := http.NewRequestWithContext(req.Context(), http.MethodPost, e.forward, bytes.NewReader(body))
+		if err == nil {
+			fwd.Header = req.Header.Clone()
+			if r, err := http.DefaultClient.Do(fwd); err == nil {
+				r.Body.Close()
+			}
+		}
+	}
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Header: http.Header{}, Request: req}, nil
+}
+
+// handlerTransport serves requests with a handler, no socket involved.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
