@@ -30,7 +30,7 @@ func TestScripts(t *testing.T) {
 			// A clean slate: no user config, no color, no inherited server.
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
 			env.Setenv("HOME", env.WorkDir)
-			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "NO_COLOR", "CLICOLOR_FORCE"} {
+			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
 			return nil
@@ -41,15 +41,18 @@ func TestScripts(t *testing.T) {
 
 func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"counting-server": cmdCountingServer,
-		"requests":        cmdRequests,
-		"exits":           cmdExits,
-		"nanomdm":         cmdNanoMDM,
-		"enroll":          cmdEnroll,
-		"checkin":         cmdCheckIn,
-		"received":        cmdReceived,
-		"poll":            cmdPoll,
-		"free-addr":       cmdFreeAddr,
+		"counting-server":   cmdCountingServer,
+		"requests":          cmdRequests,
+		"exits":             cmdExits,
+		"nanomdm":           cmdNanoMDM,
+		"enroll":            cmdEnroll,
+		"checkin":           cmdCheckIn,
+		"received":          cmdReceived,
+		"poll":              cmdPoll,
+		"free-addr":         cmdFreeAddr,
+		"micromdm":          cmdMicroMDM,
+		"micromdm-received": cmdMicroMDMReceived,
+		"sandbox-http":      cmdSandboxHTTP,
 	}
 }
 

@@ -2,10 +2,11 @@ package cmdutil
 
 import "github.com/mdmctl/mdmctl/pkg/report"
 
-// RunExitCode decides a lock run's exit code from its summary. sendErr is the
+// RunExitCode decides a lock run's exit code from its summary. Device
+// answers come with --wait or from the raw kind's exchange. sendErr is the
 // first error that kept a request from any answer; when nothing reached a
 // device it decides the code (4 for credentials, 5 for an unreachable server).
-func RunExitCode(s report.Summary, waited bool, sendErr error) int {
+func RunExitCode(s report.Summary, sendErr error) int {
 	if s[report.NotSent] > 0 && sendErr == nil {
 		return ExitInterrupted
 	}
@@ -21,13 +22,11 @@ func RunExitCode(s report.Summary, waited bool, sendErr error) int {
 		}
 		return ExitFailure
 	}
-	if waited {
-		if s[report.DeviceError]+s[report.CommandFormatError] > 0 {
-			return ExitDeviceError
-		}
-		if s[report.NoAnswer] > 0 {
-			return ExitNoAnswer
-		}
+	if s[report.DeviceError]+s[report.CommandFormatError] > 0 {
+		return ExitDeviceError
+	}
+	if s[report.NoAnswer] > 0 {
+		return ExitNoAnswer
 	}
 	if reached < total || s[report.QueuedNotPushed] > 0 {
 		return ExitPartial

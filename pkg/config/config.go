@@ -75,8 +75,9 @@ func ValidateKind(kind string) error {
 }
 
 // ValidateServerURL accepts an absolute http(s) URL without credentials,
-// query or fragment; a path prefix (NanoHUB's /api/v1/nanomdm) is kept.
-func ValidateServerURL(raw string) (*url.URL, error) {
+// query or fragment; a path prefix (NanoHUB's /api/v1/nanomdm) is kept. The
+// raw kind's URL is a template that may carry {udid} and a query.
+func ValidateServerURL(kind, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -87,7 +88,7 @@ func ValidateServerURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid server URL %q: no host", raw)
 	case u.User != nil:
 		return nil, fmt.Errorf("invalid server URL: credentials belong in an API key file, not the URL")
-	case u.RawQuery != "" || u.Fragment != "":
+	case u.Fragment != "" || (u.RawQuery != "" && kind != KindRaw):
 		return nil, fmt.Errorf("invalid server URL %q: no query or fragment allowed", raw)
 	}
 	return u, nil

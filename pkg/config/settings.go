@@ -124,7 +124,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		return Settings{}, err
 	}
 	if s.Server != "" {
-		if _, err := ValidateServerURL(s.Server); err != nil {
+		if _, err := ValidateServerURL(s.Kind, s.Server); err != nil {
 			return Settings{}, err
 		}
 	}

@@ -235,6 +235,10 @@ func AnswerOutcome(r apple.Response) report.Outcome {
 		return report.Acknowledged
 	case apple.StatusCommandFormatError:
 		return report.CommandFormatError
+	case apple.StatusNotNow:
+		return report.NotNow
+	case apple.StatusIdle:
+		return report.Idle
 	}
 	return report.DeviceError
 }

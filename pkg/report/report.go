@@ -21,6 +21,8 @@ const (
 	DeviceError        Outcome = "error"
 	CommandFormatError Outcome = "command-format-error"
 	NoAnswer           Outcome = "no-answer"
+	NotNow             Outcome = "not-now" // only when decoding a single report
+	Idle               Outcome = "idle"    // only when decoding a single report
 )
 
 // Device is one device's line in the output.

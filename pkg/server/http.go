@@ -72,3 +72,21 @@ func Excerpt(body []byte) string {
 func JoinPath(base *url.URL, escapedPath string) (*url.URL, error) {
 	return url.Parse(strings.TrimRight(base.String(), "/") + escapedPath)
 }
+
+// CheckStatus classifies a reply status the adapter did not expect: 401 and
+// 403 are credentials, 429 and 5xx an unavailable server, the rest a plain
+// HTTP error with an excerpt of the body.
+func CheckStatus(origin string, status int, body []byte, ok ...int) error {
+	for _, s := range ok {
+		if status == s {
+			return nil
+		}
+	}
+	switch {
+	case status == 401 || status == 403:
+		return &HTTPError{Server: origin, Status: status, Body: "check the API key"}
+	case status == 429 || status >= 500:
+		return &UnavailableError{Server: origin, Err: fmt.Errorf("HTTP %d: %s", status, Excerpt(body))}
+	}
+	return &HTTPError{Server: origin, Status: status, Body: Excerpt(body)}
+}

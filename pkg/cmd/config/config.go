@@ -96,7 +96,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 				return cmdutil.Usagef("context name %q is built in", name)
 			}
 			if c.Server != "" {
-				if _, err := config.ValidateServerURL(c.Server); err != nil {
+				if _, err := config.ValidateServerURL(c.Kind, c.Server); err != nil {
 					return &cmdutil.UsageError{Err: err}
 				}
 			}

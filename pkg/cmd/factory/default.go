@@ -21,7 +21,9 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/sandbox"
 	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/micromdm"
 	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
+	"github.com/mdmctl/mdmctl/pkg/server/raw"
 )
 
 // New returns the factory mdmctl runs with.
@@ -62,20 +64,23 @@ func ConfigPath(flags *pflag.FlagSet, getenv func(string) string) string {
 // Connect opens the server for s. Problems with the settings themselves are
 // usage errors: nothing has been sent.
 func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
-	if s.Kind == config.KindSandbox && s.Server == "" {
+	if s.Kind == config.KindSandbox {
+		if s.Server != "" {
+			return nil, cmdutil.Usagef("the sandbox kind runs in-process and takes no --server (for a served sandbox use --kind nanomdm)")
+		}
 		return connectSandbox(opts, streams)
 	}
 	if s.Server == "" {
 		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context)")
 	}
-	u, err := config.ValidateServerURL(s.Server)
+	u, err := config.ValidateServerURL(s.Kind, s.Server)
 	if err != nil {
 		return nil, &cmdutil.UsageError{Err: err}
 	}
 	if u.Scheme == "http" && !isLoopback(u) && !s.AllowInsecureHTTP {
 		return nil, cmdutil.Usagef("refusing to send credentials over plain http to %s: use https, or --allow-insecure-http", server.Origin(u))
 	}
-	if s.APIKey == "" {
+	if s.APIKey == "" && s.Kind != config.KindRaw {
 		return nil, cmdutil.Usagef("no API key: set MDMCTL_API_KEY, --api-key-file, or api-key-file in the context")
 	}
 	if s.InsecureSkipVerify {
@@ -100,6 +105,12 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 	case config.KindNanoMDM:
 		conn.Server = &nanomdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Limits = fleet.DefaultLimits
+	case config.KindMicroMDM:
+		conn.Server = &micromdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
+		conn.Limits = fleet.PerDevice
+	case config.KindRaw:
+		conn.Server = &raw.Client{URL: s.Server, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
+		conn.Limits = fleet.PerDevice
 	default:
 		return nil, cmdutil.Usagef("server kind %q is not supported yet", s.Kind)
 	}

@@ -283,7 +283,7 @@ func (r *runner) finish(sendErr error) error {
 	if err := r.printer.End(r.run); err != nil {
 		return err
 	}
-	code := cmdutil.RunExitCode(r.run.Summary, r.run.Waited, sendErr)
+	code := cmdutil.RunExitCode(r.run.Summary, sendErr)
 	if r.run.Interrupted {
 		code = cmdutil.ExitInterrupted
 	}

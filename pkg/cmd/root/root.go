@@ -9,6 +9,8 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
+	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
+	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 )
@@ -63,6 +65,8 @@ does not.`,
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
 		configcmd.NewCmdConfig(f),
+		responsecmd.NewCmdResponse(f),
+		sandboxcmd.NewCmdSandbox(f),
 		versioncmd.NewCmdVersion(f),
 	)
 	addHelpTopics(cmd)

@@ -92,14 +92,8 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		return nil, err
 	}
 	origin := server.Origin(c.BaseURL)
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusMultiStatus, http.StatusInternalServerError:
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, &server.HTTPError{Server: origin, Status: resp.StatusCode, Body: "check the API key"}
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests:
-		return nil, &server.UnavailableError{Server: origin, Err: fmt.Errorf("HTTP %d", resp.StatusCode)}
-	default:
-		return nil, &server.HTTPError{Server: origin, Status: resp.StatusCode, Body: server.Excerpt(body)}
+	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK, http.StatusMultiStatus, http.StatusInternalServerError); err != nil {
+		return nil, err
 	}
 
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))

@@ -1,0 +1,114 @@
+// Package sandbox implements `mdmctl sandbox`: a whole MDM with a fleet of
+// simulated devices, to learn mdmctl or test scripts without a real fleet.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/sandbox"
+)
+
+// NewCmdSandbox returns `mdmctl sandbox`.
+func NewCmdSandbox(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Run a sandbox MDM with simulated devices",
+		Long: `The sandbox is a real NanoMDM (in-memory) with a fleet of simulated Apple
+devices that enroll, are woken by push, fetch commands and answer as Apple
+devices do. The built-in context "sandbox" starts it inside mdmctl itself:
+
+  mdmctl lock --context sandbox --udid 00008020-000915083C80012E --message "Lock Message" --phone 408-555-5555 --wait
+
+"mdmctl sandbox serve" runs it on a port, for scripts and other tools.`,
+	}
+	cmd.AddCommand(newCmdServe(f), newCmdDevices(f))
+	return cmd
+}
+
+func newCmdDevices(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "devices",
+		Short: "List the sandbox's devices and how each answers",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printFleet(f, sandbox.Fleet)
+		},
+	}
+}
+
+func printFleet(f *cmdutil.Factory, fleet []sandbox.Member) error {
+	tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UDID\tPLATFORM\tMODEL\tOS\tNAME\tDEVICELOCK")
+	for _, m := range fleet {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Facts.UDID, m.Facts.Platform, m.Facts.Model, m.Facts.OSVersion, m.Facts.Name, m.Shows)
+	}
+	return tw.Flush()
+}
+
+func newCmdServe(f *cmdutil.Factory) *cobra.Command {
+	var listen, webhookURL string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the sandbox MDM on a local port until interrupted",
+		Example: `  mdmctl sandbox serve --listen 127.0.0.1:9000 --webhook-url http://127.0.0.1:9001/webhook
+  MDMCTL_SERVER=http://127.0.0.1:9000 MDMCTL_API_KEY=sandbox mdmctl lock --udid 00008020-000915083C80012E --wait --webhook-listen 127.0.0.1:9001`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if webhookURL != "" {
+				if u, err := url.Parse(webhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return cmdutil.Usagef("invalid --webhook-url %q: want an http(s) URL", webhookURL)
+				}
+			}
+			l, err := net.Listen("tcp", listen)
+			if err != nil {
+				return cmdutil.Usagef("invalid --listen %s: %v", listen, err)
+			}
+			sb, err := sandbox.Start(sandbox.Options{WebhookURL: webhookURL})
+			if err != nil {
+				l.Close()
+				return err
+			}
+			defer sb.Close()
+			srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(l) }()
+
+			base := "http://" + l.Addr().String()
+			out := f.IOStreams.Out
+			fmt.Fprintf(out, "Sandbox MDM (NanoMDM v0.9.0 API) on %s\n\n", base)
+			fmt.Fprintf(out, "Use it from another shell:\n  export MDMCTL_SERVER=%s MDMCTL_API_KEY=%s\n", base, sandbox.APIKey)
+			fmt.Fprintf(out, "  mdmctl config set-context sandbox-local --server %s --api-key-file <file holding %q>\n", base, sandbox.APIKey)
+			if webhookURL != "" {
+				fmt.Fprintf(out, "  Device answers are posted to %s (mdmctl lock --wait --webhook-listen <its host:port>)\n", webhookURL)
+			}
+			fmt.Fprintf(out, "  Raw exchange (--kind raw): PUT %s/raw/{udid}\n\nDevices:\n", base)
+			if err := printFleet(f, sb.Members()); err != nil {
+				return err
+			}
+			select {
+			case <-cmd.Context().Done():
+			case err := <-errc:
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9000", "address to serve on")
+	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "also post device answers to this webhook URL, like NanoMDM's -webhook-url")
+	return cmd
+}
