@@ -70,9 +70,20 @@ func cmdEnroll(ts *testscript.TestScript, neg bool, args []string) {
 	if set.server == nil {
 		ts.Fatalf("enroll: start nanomdm first")
 	}
-	f := simdevice.Facts{UDID: args[0]}
+	f, behavior := parseFacts(ts, args[1:])
+	f.UDID = args[0]
+	d, err := set.server.Enroll(context.Background(), f, simdevice.Behave(behavior))
+	ts.Check(err)
+	set.mu.Lock()
+	set.devices[f.UDID] = d
+	set.mu.Unlock()
+}
+
+// parseFacts reads [behavior] [platform=P model=M os=V] arguments.
+func parseFacts(ts *testscript.TestScript, args []string) (simdevice.Facts, simdevice.Kind) {
+	var f simdevice.Facts
 	behavior := simdevice.Acknowledge
-	for _, a := range args[1:] {
+	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
 			behavior = simdevice.Kind(a)
@@ -86,14 +97,10 @@ func cmdEnroll(ts *testscript.TestScript, neg bool, args []string) {
 		case "os":
 			f.OSVersion = v
 		default:
-			ts.Fatalf("enroll: unknown option %q", a)
+			ts.Fatalf("unknown device option %q", a)
 		}
 	}
-	d, err := set.server.Enroll(context.Background(), f, simdevice.Behave(behavior))
-	ts.Check(err)
-	set.mu.Lock()
-	set.devices[f.UDID] = d
-	set.mu.Unlock()
+	return f, behavior
 }
 
 func (set *deviceSet) device(ts *testscript.TestScript, udid string) *simdevice.Device {

@@ -41,18 +41,22 @@ func TestScripts(t *testing.T) {
 
 func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"counting-server":   cmdCountingServer,
-		"requests":          cmdRequests,
-		"exits":             cmdExits,
-		"nanomdm":           cmdNanoMDM,
-		"enroll":            cmdEnroll,
-		"checkin":           cmdCheckIn,
-		"received":          cmdReceived,
-		"poll":              cmdPoll,
-		"free-addr":         cmdFreeAddr,
-		"micromdm":          cmdMicroMDM,
-		"micromdm-received": cmdMicroMDMReceived,
-		"sandbox-http":      cmdSandboxHTTP,
+		"counting-server":     cmdCountingServer,
+		"requests":            cmdRequests,
+		"exits":               cmdExits,
+		"nanomdm":             cmdNanoMDM,
+		"enroll":              cmdEnroll,
+		"checkin":             cmdCheckIn,
+		"received":            cmdReceived,
+		"poll":                cmdPoll,
+		"free-addr":           cmdFreeAddr,
+		"micromdm":            cmdMicroMDM,
+		"micromdm-received":   cmdMicroMDMReceived,
+		"sandbox-http":        cmdSandboxHTTP,
+		"enroll-fleet":        cmdEnrollFleet,
+		"fleet-checkin":       cmdFleetCheckIn,
+		"fleet-received-once": cmdFleetReceivedOnce,
+		"escrow-covers":       cmdEscrowCovers,
 	}
 }
 

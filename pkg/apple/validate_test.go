@@ -44,17 +44,17 @@ func TestValidateText(t *testing.T) {
 func TestValidateTargetID(t *testing.T) {
 	ok := []string{"00008020-000915083C80012E", "2E8A1C3F-0B11-4D04-9A10-000000001104", "DEV00001", "enrollment.id_1:x"}
 	bad := map[string]string{
-		"":                        "empty",
-		"has space":               "whitespace",
-		"tab\there":               "whitespace",
-		"new\nline":               "whitespace",
-		"nbsp\u00a0x":             "whitespace",
-		"a,b":                     ",",
-		"a/b":                     "/",
-		"a?b":                     "?",
-		"a#b":                     "#",
-		"a%b":                     "%",
-		"\xff":                    "UTF-8",
+		"":                       "empty",
+		"has space":              "whitespace",
+		"tab\there":              "whitespace",
+		"new\nline":              "whitespace",
+		"nbsp\u00a0x":            "whitespace",
+		"a,b":                    ",",
+		"a/b":                    "/",
+		"a?b":                    "?",
+		"a#b":                    "#",
+		"a%b":                    "%",
+		"\xff":                   "UTF-8",
 		strings.Repeat("x", 257): "longer",
 	}
 	for _, id := range ok {

@@ -197,3 +197,13 @@ func (f *File) Redacted() *File {
 
 // Redacted stands in for a secret wherever one would be printed.
 const Redacted = "REDACTED"
+
+// PermissionWarning says when the file at path, which can hold API keys,
+// is readable by group or others; "" when it is private or missing.
+func PermissionWarning(path string) string {
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("config file %s is readable by group or others (mode %04o); run chmod 600 %s", path, info.Mode().Perm(), path)
+}

@@ -35,12 +35,17 @@ func New() *cmdutil.Factory {
 	}
 	f.ConfigPath = func(flags *pflag.FlagSet) string { return ConfigPath(flags, f.Getenv) }
 	f.Settings = func(flags *pflag.FlagSet) (config.Settings, error) {
-		file, err := config.Load(f.ConfigPath(flags))
+		path := f.ConfigPath(flags)
+		file, err := config.Load(path)
 		if err != nil {
 			return config.Settings{}, err
 		}
 		ctxName, _ := flags.GetString("context")
-		return config.Resolve(file, config.Source{Getenv: f.Getenv, Flags: flags, ContextFlag: ctxName})
+		s, err := config.Resolve(file, config.Source{Getenv: f.Getenv, Flags: flags, ContextFlag: ctxName})
+		if w := config.PermissionWarning(path); w != "" && err == nil {
+			s.Warnings = append(s.Warnings, w)
+		}
+		return s, err
 	}
 	f.Connect = func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
 		return Connect(ctx, s, opts, f.IOStreams)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
@@ -68,11 +70,13 @@ func (opts *Options) checkFlags() error {
 	return nil
 }
 
-// runner carries one run's state: the printer and the running summary.
+// runner carries one run's state: the printer, the running summary and
+// the progress bar.
 type runner struct {
-	opts    *Options
-	printer output.Printer
-	run     report.Run
+	opts     *Options
+	printer  output.Printer
+	run      report.Run
+	progress *progressbar.ProgressBar
 }
 
 func (r *runner) emit(d report.Device) {
@@ -81,6 +85,29 @@ func (r *runner) emit(d report.Device) {
 	}
 	r.run.Summary.Add(d.Outcome)
 	_ = r.printer.Device(d)
+	if r.progress != nil {
+		_ = r.progress.Add(1)
+	}
+}
+
+// startProgress shows count, rate and ETA on stderr when a person watches
+// it and device lines are not being drawn on the same terminal.
+func (r *runner) startProgress(total int) {
+	io := r.opts.IO
+	if total < 2 || !io.IsStderrTTY() || (io.IsStdoutTTY() && r.opts.Output != output.FormatJSON) {
+		return
+	}
+	r.progress = progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(io.ErrOut),
+		progressbar.OptionSetDescription("locking"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("devices"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionEnableColorCodes(io.ColorErr().Enabled()),
+	)
 }
 
 func (r *runner) warn(msg string) {
@@ -149,6 +176,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if len(cmds) == 0 {
 		return r.finish(nil)
 	}
+	r.startProgress(len(send))
 
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency}
 	if opts.PINGenerate {
@@ -280,6 +308,9 @@ func (r *runner) confirm(sending, refused, invalid int) error {
 }
 
 func (r *runner) finish(sendErr error) error {
+	if r.progress != nil {
+		_ = r.progress.Finish()
+	}
 	if err := r.printer.End(r.run); err != nil {
 		return err
 	}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/simdevice"
+)
+
+// fleetWorkers bounds the concurrency of fleet-wide device actions.
+const fleetWorkers = 16
+
+// eachDevice runs fn for every enrolled device, fleetWorkers at a time.
+func eachDevice(devs []*simdevice.Device, fn func(*simdevice.Device) error) error {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	jobs := make(chan *simdevice.Device)
+	for range fleetWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range jobs {
+				if err := fn(d); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, d := range devs {
+		jobs <- d
+	}
+	close(jobs)
+	wg.Wait()
+	return firstErr
+}
+
+func (set *deviceSet) all() []*simdevice.Device {
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	out := make([]*simdevice.Device, 0, len(set.devices))
+	for _, d := range set.devices {
+		out = append(out, d)
+	}
+	return out
+}
+
+// cmdEnrollFleet enrolls N devices named by a printf pattern:
+// enroll-fleet PATTERN N [behavior] [platform=P model=M os=V].
+func cmdEnrollFleet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: enroll-fleet PATTERN N [behavior] [key=value...]")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	set := devicesOf(ts)
+	if set.server == nil {
+		ts.Fatalf("enroll-fleet: start nanomdm first")
+	}
+	base, behavior := parseFacts(ts, args[2:])
+	devs := make([]*simdevice.Device, n)
+	for i := range devs {
+		f := base
+		f.UDID = fmt.Sprintf(args[0], i+1)
+		d, err := simdevice.New(f, simdevice.Behave(behavior), set.server.MDMURL(), set.server.CA, nil)
+		ts.Check(err)
+		devs[i] = d
+	}
+	ts.Check(eachDevice(devs, func(d *simdevice.Device) error { return d.Enroll(context.Background()) }))
+	set.mu.Lock()
+	for _, d := range devs {
+		set.devices[d.Facts.UDID] = d
+	}
+	set.mu.Unlock()
+}
+
+// cmdFleetCheckIn makes every device that has not received a command yet
+// check in, again and again, until all have one or the time is up:
+// fleet-checkin [TIMEOUT].
+func cmdFleetCheckIn(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 60 * time.Second
+	if len(args) == 1 {
+		var err error
+		timeout, err = time.ParseDuration(args[0])
+		ts.Check(err)
+	}
+	deadline := time.Now().Add(timeout)
+	devs := devicesOf(ts).all()
+	for {
+		var waiting []*simdevice.Device
+		for _, d := range devs {
+			if len(d.Received()) == 0 {
+				waiting = append(waiting, d)
+			}
+		}
+		if len(waiting) == 0 {
+			if neg {
+				ts.Fatalf("every device received a command")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			if !neg {
+				ts.Fatalf("%d of %d devices received no command within %s", len(waiting), len(devs), timeout)
+			}
+			return
+		}
+		ts.Check(eachDevice(waiting, func(d *simdevice.Device) error { return d.CheckIn(context.Background()) }))
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdFleetReceivedOnce asserts each enrolled device received exactly one
+// command delivery, and that it was a DeviceLock.
+func cmdFleetReceivedOnce(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: fleet-received-once")
+	}
+	devs := devicesOf(ts).all()
+	for _, d := range devs {
+		got := d.Received()
+		if len(got) != 1 || got[0].Command.RequestType != apple.RequestTypeDeviceLock {
+			ts.Fatalf("%s received %d commands, want exactly one DeviceLock", d.Facts.UDID, len(got))
+		}
+	}
+	fmt.Fprintf(ts.Stdout(), "%d devices each received exactly one DeviceLock\n", len(devs))
+}
+
+// cmdEscrowCovers asserts the escrow file holds, for every device that
+// received a command, a record with that command's UUID and PIN.
+func cmdEscrowCovers(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: escrow-covers FILE")
+	}
+	data, err := os.ReadFile(filepath.Join(ts.Getenv("WORK"), args[0]))
+	ts.Check(err)
+	escrowed := map[string]escrow.Record{}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for dec.More() {
+		var r escrow.Record
+		if err := dec.Decode(&r); err != nil {
+			// A kill mid-write may truncate the last line; every complete
+			// line before it must still parse.
+			break
+		}
+		escrowed[r.CommandUUID+"/"+r.ID] = r
+	}
+	reached := 0
+	for _, d := range devicesOf(ts).all() {
+		for _, got := range d.Received() {
+			reached++
+			rec, ok := escrowed[got.Command.CommandUUID+"/"+d.Facts.UDID]
+			if !ok {
+				ts.Fatalf("%s received command %s whose PIN is not in the escrow", d.Facts.UDID, got.Command.CommandUUID)
+			}
+			if rec.PIN != got.Command.PIN {
+				ts.Fatalf("%s: escrowed PIN differs from the PIN sent", d.Facts.UDID)
+			}
+		}
+	}
+	fmt.Fprintf(ts.Stdout(), "%d commands reached devices, every PIN escrowed (%d escrow records)\n", reached, len(escrowed))
+}
