@@ -177,3 +177,22 @@ func cmdEscrowCovers(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fmt.Fprintf(ts.Stdout(), "%d commands reached devices, every PIN escrowed (%d escrow records)\n", reached, len(escrowed))
 }
+
+// cmdWaitLines waits until FILE has at least N lines (a background run has
+// got that far), failing after a minute: wait-lines FILE N.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: wait-lines FILE N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	path := filepath.Join(ts.Getenv("WORK"), args[0])
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if data, err := os.ReadFile(path); err == nil && bytes.Count(data, []byte("\n")) >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not reach %d lines within a minute", args[0], n)
+}

@@ -57,6 +57,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"fleet-checkin":       cmdFleetCheckIn,
 		"fleet-received-once": cmdFleetReceivedOnce,
 		"escrow-covers":       cmdEscrowCovers,
+		"wait-lines":          cmdWaitLines,
 	}
 }
 
