@@ -171,3 +171,13 @@ func TestRedactPIN(t *testing.T) {
 		t.Errorf("redacted plist no longer parses: %v", err)
 	}
 }
+
+func BenchmarkPayload(b *testing.B) {
+	lock := DeviceLock{PIN: "123456", Message: "Return to IT", PhoneNumber: "408-555-5555"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lock.Payload("5E5E2F3A-0000-4000-8000-00000000C0DE"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -25,8 +25,11 @@ const (
 var Formats = []string{FormatText, FormatJSON, FormatJSONL}
 
 // Printer receives each device as its outcome is known, then the run.
+// Lines may wait in a buffer until Flush, which the caller invokes after
+// each group of devices whose outcomes arrived together.
 type Printer interface {
 	Device(d report.Device) error
+	Flush() error
 	// End is called once; run.Devices is empty, the printer kept what it needs.
 	End(run report.Run) error
 }
@@ -39,7 +42,8 @@ func New(format string, io *iostreams.IOStreams) (Printer, error) {
 	case FormatJSON:
 		return &jsonPrinter{out: io.Out}, nil
 	case FormatJSONL:
-		return &jsonlPrinter{enc: json.NewEncoder(io.Out)}, nil
+		w := bufio.NewWriter(io.Out)
+		return &jsonlPrinter{w: w, enc: json.NewEncoder(w)}, nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want text, json or jsonl)", format)
 }
@@ -57,12 +61,11 @@ func (p *textPrinter) Device(d report.Device) error {
 	if detail := Detail(d); detail != "" {
 		line += "  " + detail
 	}
-	if _, err := p.out.WriteString(line + "\n"); err != nil {
-		return err
-	}
-	// Flush per line so a pipeline sees each device as it finishes.
-	return p.out.Flush()
+	_, err := p.out.WriteString(line + "\n")
+	return err
 }
+
+func (p *textPrinter) Flush() error { return p.out.Flush() }
 
 func (p *textPrinter) End(run report.Run) error {
 	if err := p.out.Flush(); err != nil {
@@ -165,6 +168,8 @@ func (p *jsonPrinter) Device(d report.Device) error {
 	return nil
 }
 
+func (p *jsonPrinter) Flush() error { return nil }
+
 func (p *jsonPrinter) End(run report.Run) error {
 	run.Devices = p.devices
 	if run.Devices == nil {
@@ -175,19 +180,26 @@ func (p *jsonPrinter) End(run report.Run) error {
 	return enc.Encode(run)
 }
 
-// jsonlPrinter writes one object per device as it finishes; json.Encoder
-// writes each straight through, so nothing waits in a buffer.
-type jsonlPrinter struct{ enc *json.Encoder }
+// jsonlPrinter writes one object per device; lines leave at each Flush.
+type jsonlPrinter struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
 
 func (p *jsonlPrinter) Device(d report.Device) error { return p.enc.Encode(d) }
 
-func (p *jsonlPrinter) End(report.Run) error { return nil }
+func (p *jsonlPrinter) Flush() error { return p.w.Flush() }
+
+func (p *jsonlPrinter) End(report.Run) error { return p.w.Flush() }
 
 // Discard is a printer that prints nothing (the plists are the output).
 type Discard struct{}
 
 // Device ignores d.
 func (Discard) Device(report.Device) error { return nil }
+
+// Flush does nothing.
+func (Discard) Flush() error { return nil }
 
 // End ignores run.
 func (Discard) End(report.Run) error { return nil }

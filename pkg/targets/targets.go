@@ -19,8 +19,11 @@ const MaxLine = 64 << 10
 // Entry is one device as the input names it. Empty fields mean "not given":
 // the command's flags apply.
 type Entry struct {
-	ID     string
-	Source string // "name:line"
+	ID string
+	// Name and Line locate the entry ("devices.csv", 7); Source formats
+	// them only when a message needs it.
+	Name string
+	Line int
 	// Err is set for a line that cannot be an entry; ID may still be known.
 	Err error
 
@@ -30,6 +33,14 @@ type Entry struct {
 	Message   string
 	Phone     string
 	PIN       string
+}
+
+// Source is "name:line", or "" for an entry with no position.
+func (e Entry) Source() string {
+	if e.Line == 0 {
+		return ""
+	}
+	return label(e.Name, e.Line)
 }
 
 // Columns of a CSV file; udid is required.
@@ -47,16 +58,15 @@ func ReadIDs(r io.Reader, name string, fn func(Entry) error) error {
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("%s: %v", label(name, line), err)
 		}
-		src := label(name, line)
 		switch {
 		case tooLong:
-			if ferr := fn(Entry{Source: src, Err: fmt.Errorf("line longer than %d bytes", MaxLine)}); ferr != nil {
+			if ferr := fn(Entry{Name: name, Line: line, Err: fmt.Errorf("line longer than %d bytes", MaxLine)}); ferr != nil {
 				return ferr
 			}
 		default:
 			id := strings.TrimSpace(strings.TrimSuffix(text, "\r"))
 			if id != "" && !strings.HasPrefix(id, "#") {
-				if ferr := fn(Entry{ID: id, Source: src}); ferr != nil {
+				if ferr := fn(Entry{ID: id, Name: name, Line: line}); ferr != nil {
 					return ferr
 				}
 			}
@@ -149,7 +159,7 @@ func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
 				continue
 			}
 		}
-		e.Source = label(name, line)
+		e.Name, e.Line = name, line
 		if ferr := fn(e); ferr != nil {
 			return ferr
 		}

@@ -17,14 +17,14 @@ import (
 // defaults are the values and facts the flags give every device; a CSV
 // row overrides them field by field.
 type defaults struct {
-	lock  apple.DeviceLock
-	facts apple.Device
+	lock  *apple.DeviceLock
+	facts *apple.Device
 }
 
 // collected is the validated input: targets in input order, each ID once,
 // and the invalid entries (kept only with --skip-invalid).
 type collected struct {
-	targets []fleet.Target
+	targets []*fleet.Target
 	invalid []report.Device
 }
 
@@ -41,21 +41,21 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 		}
 		if err != nil {
 			if !opts.SkipInvalid {
-				if e.Source == "" {
+				if e.Line == 0 {
 					return cmdutil.Usagef("invalid target: %v", err)
 				}
-				return cmdutil.Usagef("%s: %v", e.Source, err)
+				return cmdutil.Usagef("%s: %v", e.Source(), err)
 			}
 			id := e.ID
 			if id == "" {
 				id = "-"
 			}
-			c.invalid = append(c.invalid, report.Device{ID: id, Source: e.Source, Outcome: report.Invalid, Error: err.Error()})
+			c.invalid = append(c.invalid, report.Device{ID: id, Source: e.Source(), Outcome: report.Invalid, Error: err.Error()})
 			seen[e.ID] = e.ID != ""
 			return nil
 		}
 		seen[t.ID] = true
-		c.targets = append(c.targets, t)
+		c.targets = append(c.targets, &t)
 		return nil
 	}
 
@@ -118,7 +118,16 @@ func (opts *Options) target(e targets.Entry, def defaults) (fleet.Target, error)
 	if err := apple.ValidateTargetID(e.ID); err != nil {
 		return fleet.Target{}, err
 	}
-	t := fleet.Target{ID: e.ID, Source: e.Source, Lock: def.lock, Facts: def.facts}
+	t := fleet.Target{ID: e.ID, SourceName: e.Name, Line: e.Line, Lock: def.lock, Facts: def.facts}
+	// Only a row that changes a value or a fact gets copies of its own.
+	if e.Message != "" || e.Phone != "" || e.PIN != "" {
+		lock := *def.lock
+		t.Lock = &lock
+	}
+	if e.Platform != "" || e.OSVersion != "" || e.Model != "" {
+		facts := *def.facts
+		t.Facts = &facts
+	}
 	if e.Message != "" {
 		if err := apple.ValidateText(e.Message); err != nil {
 			return t, fmt.Errorf("invalid message: %v", err)
@@ -160,15 +169,17 @@ func (opts *Options) target(e targets.Entry, def defaults) (fleet.Target, error)
 		}
 		t.Facts.Model = e.Model
 	}
-	if err := apple.CheckConsistent(t.Facts); err != nil {
+	if err := apple.CheckConsistent(*t.Facts); err != nil {
 		return t, fmt.Errorf("conflicting device facts: %v", err)
 	}
-	if opts.PINGenerate && mayBeMac(t.Facts) {
+	if opts.PINGenerate && mayBeMac(*t.Facts) {
 		pin, err := escrow.GeneratePIN()
 		if err != nil {
 			return t, err
 		}
-		t.Lock.PIN, t.PINGenerated = pin, true
+		lock := *t.Lock
+		lock.PIN = pin
+		t.Lock, t.PINGenerated = &lock, true
 	}
 	return t, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -33,7 +35,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	in, err := opts.collect(defaults{lock: lock, facts: facts})
+	in, err := opts.collect(defaults{lock: &lock, facts: &facts})
 	if err != nil {
 		return err
 	}
@@ -77,9 +79,14 @@ type runner struct {
 	printer  output.Printer
 	run      report.Run
 	progress *progressbar.ProgressBar
+	// mu serializes output: queue results and device answers arrive on
+	// different goroutines.
+	mu sync.Mutex
 }
 
 func (r *runner) emit(d report.Device) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.opts.ShowPINs {
 		d.PIN = ""
 	}
@@ -88,6 +95,12 @@ func (r *runner) emit(d report.Device) {
 	if r.progress != nil {
 		_ = r.progress.Add(1)
 	}
+}
+
+func (r *runner) flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.printer.Flush()
 }
 
 // startProgress shows count, rate and ETA on stderr when a person watches
@@ -143,7 +156,8 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 	}
 
-	send, refused := r.partition(fleet.Assess(in.targets))
+	fleet.Assess(in.targets)
+	send, refused := r.partition(in.targets)
 	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
 		return &cmdutil.RefusedError{Err: fmt.Errorf("refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)}
@@ -165,7 +179,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.emit(d)
 	}
 	for _, a := range refused {
-		r.emit(report.Device{ID: a.ID, Source: a.Source, Outcome: report.Refused, Error: a.Assessment.Reason})
+		r.emit(report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
 	}
 	if opts.DryRun {
 		if err := r.printPlan(cmds); err != nil {
@@ -178,7 +192,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	r.startProgress(len(send))
 
-	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency}
+	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
 	if opts.PINGenerate {
 		esc, err := escrow.Open(opts.PINEscrow)
 		if err != nil {
@@ -202,7 +216,11 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 // or as no-answer when the wait ends.
 func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, settings config.Settings, cmds []fleet.Command, sendOpts fleet.Options) error {
 	collector := webhook.NewCollector()
-	join := fleet.NewJoin(collector, r.emit)
+	// Answers trickle in one at a time: each leaves at once.
+	join := fleet.NewJoin(collector, func(d report.Device) {
+		r.emit(d)
+		r.flush()
+	})
 	join.Expect(cmds)
 	if conn.Answers != nil {
 		conn.Answers(collector)
@@ -233,13 +251,13 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 
 // fillFacts completes what the input left unknown from what the server
 // knows about each device.
-func fillFacts(ts []fleet.Target, known func(string) (apple.Device, bool)) {
-	for i := range ts {
-		k, ok := known(ts[i].ID)
+func fillFacts(ts []*fleet.Target, known func(string) (apple.Device, bool)) {
+	for _, t := range ts {
+		k, ok := known(t.ID)
 		if !ok {
 			continue
 		}
-		f := &ts[i].Facts
+		f := *t.Facts
 		if f.Platform == apple.PlatformUnknown {
 			f.Platform = k.Platform
 		}
@@ -249,13 +267,15 @@ func fillFacts(ts []fleet.Target, known func(string) (apple.Device, bool)) {
 		if f.OSVersion == nil {
 			f.OSVersion = k.OSVersion
 		}
+		t.Facts = &f
 	}
 }
 
 // partition applies the guard: refused devices are reported, not sent.
-func (r *runner) partition(assessed []fleet.Assessed) (send, refused []fleet.Assessed) {
+func (r *runner) partition(targets []*fleet.Target) (send, refused []*fleet.Target) {
 	unknownRisk := 0
-	for _, a := range assessed {
+	send = make([]*fleet.Target, 0, len(targets))
+	for _, a := range targets {
 		switch {
 		case a.Assessment.Risk == apple.RiskDeactivation && !r.opts.AllowDeactivation:
 			refused = append(refused, a)
@@ -378,7 +398,7 @@ func (r *runner) printPlan(cmds []fleet.Command) error {
 	redacted := false
 	for _, c := range cmds {
 		for _, t := range c.Targets {
-			r.emit(report.Device{ID: t.ID, Source: t.Source, Outcome: report.Planned, CommandUUID: c.UUID, PIN: t.Lock.PIN})
+			r.emit(report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Planned, CommandUUID: c.UUID, PIN: t.Lock.PIN})
 		}
 		if !withPlists {
 			continue
@@ -398,7 +418,7 @@ func (r *runner) printPlan(cmds []fleet.Command) error {
 	return nil
 }
 
-func describeTargets(ts []fleet.Assessed) string {
+func describeTargets(ts []*fleet.Target) string {
 	if len(ts) == 1 {
 		return ts[0].ID
 	}
@@ -413,13 +433,16 @@ func plural(n int, noun string) string {
 }
 
 // distinctNotes lists each lesser warning once, however many devices share it.
-func distinctNotes(as []fleet.Assessed) []string {
-	seen := map[string]bool{}
+func distinctNotes(ts []*fleet.Target) []string {
+	seen := map[*apple.Assessment]bool{}
 	var notes []string
-	for _, a := range as {
-		for _, n := range a.Assessment.Notes {
-			if !seen[n] {
-				seen[n] = true
+	for _, t := range ts {
+		if seen[t.Assessment] {
+			continue
+		}
+		seen[t.Assessment] = true
+		for _, n := range t.Assessment.Notes {
+			if !slices.Contains(notes, n) {
 				notes = append(notes, n)
 			}
 		}
