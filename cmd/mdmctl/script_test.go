@@ -58,6 +58,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"fleet-received-once": cmdFleetReceivedOnce,
 		"escrow-covers":       cmdEscrowCovers,
 		"wait-lines":          cmdWaitLines,
+		"fault-server":        cmdFaultServer,
 	}
 }
 

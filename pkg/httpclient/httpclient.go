@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // Options configure the client.
@@ -117,11 +119,11 @@ const maxRedirects = 5
 // redirect of an enqueue PUT to another host is never legitimate.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects (redirect loop?)", maxRedirects)
+		return fmt.Errorf("%w: stopped after %d redirects (redirect loop?)", server.ErrRefusedRedirect, maxRedirects)
 	}
 	if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
-		return fmt.Errorf("refusing redirect from %s://%s to %s://%s: credentials stay with the configured server",
-			via[0].URL.Scheme, via[0].URL.Host, req.URL.Scheme, req.URL.Host)
+		return fmt.Errorf("%w: refusing redirect from %s://%s to %s://%s: credentials stay with the configured server",
+			server.ErrRefusedRedirect, via[0].URL.Scheme, via[0].URL.Host, req.URL.Scheme, req.URL.Host)
 	}
 	return nil
 }

@@ -24,6 +24,9 @@ func Exchange(c *http.Client, req *http.Request, limit int64) (*http.Response, [
 	origin := Origin(req.URL)
 	start := time.Now()
 	resp, err := c.Do(req)
+	if errors.Is(err, ErrRefusedRedirect) {
+		return nil, nil, &ProtocolError{Server: origin, Problem: transportCause(err).Error()}
+	}
 	if err != nil {
 		return nil, nil, &UnavailableError{Server: origin, Elapsed: time.Since(start), Err: transportCause(err)}
 	}

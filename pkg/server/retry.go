@@ -38,6 +38,7 @@ func retryable(status int) bool {
 // Do sends the request newReq builds, retrying per the policy, and returns
 // the final reply, its bounded body and how many attempts were made.
 func (p Retry) Do(c *http.Client, newReq func() (*http.Request, error), limit int64) (*http.Response, []byte, int, error) {
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		req, err := newReq()
 		if err != nil {
@@ -46,10 +47,13 @@ func (p Retry) Do(c *http.Client, newReq func() (*http.Request, error), limit in
 		resp, body, err := Exchange(c, req, limit)
 		last := attempt > p.Max
 		var unavailable *UnavailableError
+		if errors.As(err, &unavailable) {
+			unavailable.Attempts, unavailable.Elapsed = attempt, time.Since(start)
+		}
 		switch {
 		case err == nil && !retryable(resp.StatusCode), last, req.Context().Err() != nil:
 			return resp, body, attempt, err
-		case err != nil && !errors.As(err, &unavailable):
+		case err != nil && unavailable == nil:
 			// A protocol error is an answer, however broken: never resend.
 			return resp, body, attempt, err
 		}

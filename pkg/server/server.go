@@ -68,6 +68,10 @@ type Server interface {
 	Enqueue(ctx context.Context, req Request) (*Result, error)
 }
 
+// ErrRefusedRedirect marks a redirect the client would not follow: to
+// another host, or one too many. It is an answer, not an outage: never retried.
+var ErrRefusedRedirect = errors.New("redirect refused")
+
 // ErrUnauthorized marks a rejected API key or missing permission (HTTP 401/403).
 var ErrUnauthorized = errors.New("authentication failed")
 
@@ -96,16 +100,28 @@ func (e *HTTPError) Unwrap() error {
 // UnavailableError means the server could not be reached, timed out, or
 // failed with a 5xx that carried no per-device answer.
 type UnavailableError struct {
-	Server  string
-	Elapsed time.Duration
-	Err     error
+	Server   string
+	Elapsed  time.Duration
+	Attempts int
+	Err      error
 }
 
 func (e *UnavailableError) Error() string {
-	if e.Elapsed > 0 {
-		return fmt.Sprintf("%s unavailable after %s: %v", e.Server, e.Elapsed.Round(time.Millisecond), e.Err)
+	when := ""
+	switch {
+	case e.Attempts > 1:
+		when = fmt.Sprintf(" after %d attempts in %s", e.Attempts, roundDuration(e.Elapsed))
+	case e.Elapsed > 0:
+		when = " after " + roundDuration(e.Elapsed)
 	}
-	return fmt.Sprintf("%s unavailable: %v", e.Server, e.Err)
+	return fmt.Sprintf("%s unavailable%s: %v", e.Server, when, e.Err)
+}
+
+func roundDuration(d time.Duration) string {
+	if d < time.Millisecond {
+		return "<1ms"
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }

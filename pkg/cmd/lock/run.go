@@ -341,7 +341,7 @@ func (r *runner) finish(sendErr error) error {
 	if code == cmdutil.ExitOK {
 		return nil
 	}
-	if sendErr != nil && (code == cmdutil.ExitAuth || code == cmdutil.ExitUnavailable) {
+	if sendErr != nil {
 		// Each device's line carries the error; say once what it was.
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
