@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -114,4 +115,46 @@ func cmdFaultServer(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(countingKey, url)
 	ts.Setenv("MDMCTL_SERVER", url)
 	ts.Setenv("MDMCTL_API_KEY", "fault-key")
+}
+
+// cmdFlakyProxy puts a proxy in front of the script's NanoMDM that
+// forwards the first enqueue request and then drops the connection instead
+// of relaying the answer: the command landed, the client never heard.
+func cmdFlakyProxy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: flaky-proxy")
+	}
+	target := ts.Getenv("NANOMDM_URL")
+	if target == "" {
+		ts.Fatalf("flaky-proxy: start nanomdm first")
+	}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count := n.Add(1)
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		if count == 1 {
+			hijackClose(w)
+			return
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	ts.Defer(srv.Close)
+	counters.Store(srv.URL, &n)
+	ts.Setenv(countingKey, srv.URL)
+	ts.Setenv("MDMCTL_SERVER", srv.URL)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mdmctl/mdmctl/pkg/cmd/factory"
@@ -23,7 +24,7 @@ func run() int {
 	defer stop()
 	err := root.NewCmdRoot(f).ExecuteContext(ctx)
 	if err != nil && !cmdutil.IsSilent(err) {
-		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+err.Error())
+		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+oneLine(err.Error()))
 	}
 	return cmdutil.ExitCode(err)
 }
@@ -41,4 +42,10 @@ func interruptContext() (context.Context, func()) {
 		os.Exit(cmdutil.ExitInterrupted)
 	}()
 	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+// oneLine folds a multi-line message (some libraries' errors) into the one
+// line a script can log and match.
+func oneLine(msg string) string {
+	return strings.Join(strings.Fields(msg), " ")
 }

@@ -59,6 +59,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"escrow-covers":       cmdEscrowCovers,
 		"wait-lines":          cmdWaitLines,
 		"fault-server":        cmdFaultServer,
+		"flaky-proxy":         cmdFlakyProxy,
 	}
 }
 

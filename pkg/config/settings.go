@@ -184,8 +184,13 @@ func ReadSecretFile(s *Settings, what, path string) (string, error) {
 	if strings.ContainsAny(secret, "\r\n") {
 		return "", fmt.Errorf("%s file %s has more than one line", what, path)
 	}
-	if info.Mode().Perm()&0o077 != 0 && s != nil {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("%s file %s is readable by group or others (mode %04o); run chmod 600 %s",
+	// Like ssh with a private key: readable by everyone is refused, readable
+	// by the group is worth a warning.
+	if info.Mode().Perm()&0o004 != 0 {
+		return "", fmt.Errorf("%s file %s is readable by everyone (mode %04o); run chmod 600 %s", what, path, info.Mode().Perm(), path)
+	}
+	if info.Mode().Perm()&0o070 != 0 && s != nil {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%s file %s is readable by its group (mode %04o); run chmod 600 %s",
 			what, path, info.Mode().Perm(), path))
 	}
 	return secret, nil

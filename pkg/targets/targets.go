@@ -129,10 +129,13 @@ func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
 		if err == io.EOF {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
-		var e Entry
+		var (
+			e    Entry
+			line int
+		)
 		switch {
 		case err != nil:
+			// FieldPos is only valid for a record read without error.
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -142,8 +145,10 @@ func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
 				return fmt.Errorf("%s: %v", label(name, line), err)
 			}
 		case len(rec) != len(header):
+			line, _ = cr.FieldPos(0)
 			e = Entry{Err: fmt.Errorf("has %d fields, the header has %d", len(rec), len(header))}
 		default:
+			line, _ = cr.FieldPos(0)
 			if blank(rec) {
 				continue
 			}
