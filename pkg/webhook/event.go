@@ -16,36 +16,63 @@ import (
 )
 
 // SignatureHeader carries base64(HMAC-SHA256(key, body)) when the server
-// has a webhook HMAC key.
+// has a webhook HMAC key (NanoMDM's -webhook-hmac-key).
 const SignatureHeader = "X-Hmac-Signature"
+
+// Event topics: mdm.Connect carries an Acknowledge, the check-in topics
+// (these and others, e.g. mdm.UserAuthenticate) carry a Checkin.
+const (
+	TopicConnect      = "mdm.Connect"
+	TopicAuthenticate = "mdm.Authenticate"
+	TopicTokenUpdate  = "mdm.TokenUpdate"
+	TopicCheckOut     = "mdm.CheckOut"
+)
 
 // Event is a webhook event as NanoMDM v0.9.0 and MicroMDM post it.
 type Event struct {
 	Topic       string       `json:"topic"`
-	EventID     string       `json:"event_id"`
+	EventID     string       `json:"event_id,omitempty"`
 	CreatedAt   time.Time    `json:"created_at"`
-	Acknowledge *Acknowledge `json:"acknowledge_event"`
-	Checkin     *Checkin     `json:"checkin_event"`
+	Acknowledge *Acknowledge `json:"acknowledge_event,omitempty"`
+	Checkin     *Checkin     `json:"checkin_event,omitempty"`
 }
 
-// Acknowledge is a device's report on a command (topic mdm.Connect).
+// IDs is NanoMDM's own view of the enrollment that reported; MicroMDM
+// sends no such object.
+type IDs struct {
+	// ID is the enrollment ID commands are queued to: the UDID or
+	// EnrollmentID for a device channel, "<device>:<user>" for a user channel.
+	ID       string `json:"id"`
+	ParentID string `json:"parent_id,omitempty"`
+	// Type is "Device", "User", "Shared iPad", "User Enrollment (Device)"
+	// or "User Enrollment".
+	Type string `json:"type"`
+}
+
+// Acknowledge is a device's report on a command (topic mdm.Connect); an
+// Idle poll is one too, without a command UUID.
 type Acknowledge struct {
-	UDID         string            `json:"udid"`
-	EnrollmentID string            `json:"enrollment_id"`
+	UDID         string            `json:"udid,omitempty"`
+	EnrollmentID string            `json:"enrollment_id,omitempty"`
+	IDs          *IDs              `json:"ids,omitempty"`
 	Status       string            `json:"status"`
-	CommandUUID  string            `json:"command_uuid"`
-	RawPayload   []byte            `json:"raw_payload"` // base64 in JSON
-	URLParams    map[string]string `json:"url_params"`
+	CommandUUID  string            `json:"command_uuid,omitempty"`
+	RawPayload   []byte            `json:"raw_payload"` // the device's plist; base64 in JSON
+	URLParams    map[string]string `json:"url_params,omitempty"`
 }
 
-// Checkin is a check-in message (Authenticate, TokenUpdate, CheckOut).
+// Checkin is a check-in message (Authenticate, TokenUpdate, CheckOut, ...).
 type Checkin struct {
-	UDID         string `json:"udid"`
-	EnrollmentID string `json:"enrollment_id"`
-	RawPayload   []byte `json:"raw_payload"`
+	UDID             string            `json:"udid,omitempty"`
+	EnrollmentID     string            `json:"enrollment_id,omitempty"`
+	IDs              *IDs              `json:"ids,omitempty"`
+	RawPayload       []byte            `json:"raw_payload"`
+	URLParams        map[string]string `json:"url_params,omitempty"`
+	TokenUpdateTally *int              `json:"token_update_tally,omitempty"`
 }
 
-// DecodeEvent parses one event's JSON.
+// DecodeEvent parses one event's JSON. Unknown fields are ignored so that
+// newer servers keep working.
 func DecodeEvent(data []byte) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -57,30 +84,53 @@ func DecodeEvent(data []byte) (Event, error) {
 	return e, nil
 }
 
-// Response is the device's answer the event carries: its raw result plist
-// when present, else what the event's own fields say.
-func (a *Acknowledge) Response() (apple.Response, error) {
-	if len(a.RawPayload) > 0 {
-		r, err := apple.DecodeResponse(a.RawPayload)
-		if err != nil {
-			return apple.Response{}, err
-		}
-		return r, nil
+// Response is the device's answer the event carries; it fails for an event
+// that is not a command report.
+func (e Event) Response() (apple.Response, error) {
+	if e.Acknowledge == nil {
+		return apple.Response{}, fmt.Errorf("webhook event %q carries no command response (no acknowledge_event)", e.Topic)
 	}
-	if a.Status == "" {
-		return apple.Response{}, errors.New("acknowledge event has neither raw_payload nor status")
-	}
-	return apple.Response{Status: a.Status, CommandUUID: a.CommandUUID, UDID: a.UDID, EnrollmentID: a.EnrollmentID}, nil
+	return e.Acknowledge.Response()
 }
 
-// Sign returns the signature header value for body.
+// Response is the device's answer: its raw result plist when present
+// (identifiers the plist lacks are taken from the event), else what the
+// event's own fields say.
+func (a *Acknowledge) Response() (apple.Response, error) {
+	if len(a.RawPayload) == 0 {
+		if a.Status == "" {
+			return apple.Response{}, errors.New("acknowledge event has neither raw_payload nor status")
+		}
+		return a.fieldsResponse(), nil
+	}
+	r, err := apple.DecodeResponse(a.RawPayload)
+	if err != nil {
+		return apple.Response{}, err
+	}
+	if r.CommandUUID == "" {
+		r.CommandUUID = a.CommandUUID
+	}
+	if r.UDID == "" && r.EnrollmentID == "" {
+		r.UDID, r.EnrollmentID = a.UDID, a.EnrollmentID
+	}
+	return r, nil
+}
+
+// fieldsResponse is the answer as the server summarized it, without the
+// device's details (MessageResult, ErrorChain).
+func (a *Acknowledge) fieldsResponse() apple.Response {
+	return apple.Response{Status: a.Status, CommandUUID: a.CommandUUID, UDID: a.UDID, EnrollmentID: a.EnrollmentID}
+}
+
+// Sign returns the signature header value for body, as NanoMDM computes it.
 func Sign(key, body []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write(body)
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// VerifySignature checks header against body in constant time.
+// VerifySignature checks an X-Hmac-Signature header against body. The
+// comparison is constant-time so the header cannot be guessed byte by byte.
 func VerifySignature(key, body []byte, header string) error {
 	if header == "" {
 		return errors.New("missing " + SignatureHeader)

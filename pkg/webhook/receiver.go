@@ -11,73 +11,105 @@ import (
 	"time"
 )
 
-// MaxBody bounds one event; NanoMDM's events for DeviceLock are small.
+// MaxBody bounds one event. A DeviceLock report is well under a kilobyte;
+// the bound only stops a misbehaving sender from exhausting memory.
 const MaxBody = 1 << 20
 
-// Receiver is the HTTP endpoint NanoMDM's -webhook-url points at.
+// Receiver is the HTTP endpoint NanoMDM's (or MicroMDM's) -webhook-url
+// points at.
 type Receiver struct {
 	Collector *Collector
 	// HMACKey, when set, makes a valid X-Hmac-Signature mandatory.
 	HMACKey []byte
-	// Rejected counts events refused for their signature or shape.
-	Rejected atomic.Int64
+
+	// Counters, for diagnostics and tests.
+	Accepted atomic.Int64 // reports the Collector counted
+	Ignored  atomic.Int64 // authentic events nobody awaits: Idle, check-ins, other commands, repeats
+	Rejected atomic.Int64 // refused: too large, bad signature, not an event
 }
 
 // ServeHTTP answers 200 to every well-formed, authentic event, wanted or
-// not, since NanoMDM counts anything else as a delivery failure.
+// not, since NanoMDM logs anything else as a delivery failure. Only events
+// that pass the size bound and the signature check reach the Collector.
 func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		w.Header().Set("Allow", "POST, PUT")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if r.ContentLength > MaxBody {
+		rc.reject(w, "event too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	// MaxBytesReader also covers chunked bodies and tells the server to
+	// close the connection instead of draining the rest.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
-		http.Error(w, "reading body", http.StatusBadRequest)
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			rc.reject(w, "event too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		rc.reject(w, "reading body", http.StatusBadRequest)
 		return
 	}
-	if len(body) > MaxBody {
-		rc.Rejected.Add(1)
-		http.Error(w, "event too large", http.StatusRequestEntityTooLarge)
-		return
-	}
-	if rc.HMACKey != nil {
+	if len(rc.HMACKey) > 0 {
 		if err := VerifySignature(rc.HMACKey, body, r.Header.Get(SignatureHeader)); err != nil {
-			rc.Rejected.Add(1)
-			http.Error(w, err.Error(), http.StatusUnauthorized)
+			rc.reject(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 	}
 	ev, err := DecodeEvent(body)
 	if err != nil {
-		rc.Rejected.Add(1)
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		rc.reject(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if ev.Acknowledge != nil {
-		if resp, err := ev.Acknowledge.Response(); err == nil {
-			if resp.UDID == "" && resp.EnrollmentID == "" {
-				resp.UDID, resp.EnrollmentID = ev.Acknowledge.UDID, ev.Acknowledge.EnrollmentID
-			}
-			rc.Collector.Deliver(resp)
-		}
+	if rc.Collector != nil && rc.Collector.DeliverEvent(ev) {
+		rc.Accepted.Add(1)
+	} else {
+		rc.Ignored.Add(1)
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-// Listen serves rc on addr (":0" picks a port) at / and /webhook, and
-// returns the URL to give the MDM server.
+func (rc *Receiver) reject(w http.ResponseWriter, msg string, code int) {
+	rc.Rejected.Add(1)
+	http.Error(w, msg, code)
+}
+
+// Listen serves rc on addr at /webhook and / and returns the URL to give
+// the MDM server. Port 0 picks a free port and the URL names it. An
+// unspecified host (":0", "0.0.0.0:9099") listens on every interface; the
+// URL then names loopback, which a server on another machine must replace
+// with this machine's name.
 func Listen(addr string, rc *Receiver) (url string, shutdown func(context.Context) error, err error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("webhook listen %s: %v", addr, err)
 	}
-	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = l.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", rc)
+	mux.Handle("/{$}", rc)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + urlHost(addr, l.Addr().(*net.TCPAddr)) + "/webhook", srv.Shutdown, nil
+}
+
+// urlHost names the bound address so that a client on this machine can
+// reach it: an unspecified IP becomes the loopback of the family asked for.
+func urlHost(requested string, bound *net.TCPAddr) string {
+	ip := bound.IP
+	if ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+		if host, _, err := net.SplitHostPort(requested); err == nil {
+			if h := net.ParseIP(host); h != nil && h.To4() == nil {
+				ip = net.IPv6loopback
+			}
 		}
-	}()
-	host := l.Addr().String()
-	return "http://" + host + "/webhook", srv.Shutdown, nil
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(bound.Port))
 }
