@@ -155,6 +155,11 @@ func TestBadInput(t *testing.T) {
 			if stdout.Len() != 0 {
 				t.Errorf("stdout = %q, want nothing", stdout.String())
 			}
+			for _, secret := range secretsOf(tt.args, tt.env) {
+				if strings.Contains(stdout.String()+stderr.String(), secret) {
+					t.Errorf("output shows the secret %q", secret)
+				}
+			}
 			if n := requests.Load() - before; n != 0 {
 				t.Errorf("%d requests reached the server", n)
 			}
@@ -172,4 +177,21 @@ func cleanEnv(dir string) []string {
 		}
 	}
 	return append(env, "HOME="+dir, "XDG_CONFIG_HOME="+dir, "NO_COLOR=1")
+}
+
+// secretsOf lists the secret values a bad-input row passes: the API key, any
+// PIN (however malformed) and the key file contents used in the table.
+func secretsOf(args, env []string) []string {
+	secrets := []string{"bad-input-key", "secret-value-xyz"}
+	for i, a := range args {
+		if a == "--pin" && i+1 < len(args) && strings.TrimSpace(args[i+1]) != "" {
+			secrets = append(secrets, strings.TrimSpace(args[i+1]))
+		}
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "MDMCTL_PIN="); ok && v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	return secrets
 }

@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,13 +18,16 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"mdmctl": func() { os.Exit(run()) },
+		"mdmctl": func() { os.Exit(runWatchingSecrets()) },
 	})
 }
 
 // TestScripts runs the txtar scripts in testdata/script: mdmctl as a user
 // runs it, against real servers the scripts start.
 func TestScripts(t *testing.T) {
+	leaks := filepath.Join(t.TempDir(), "leaks")
+	// Cleanup runs after every parallel script has finished.
+	t.Cleanup(func() { checkNoLeaks(t, leaks) })
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
@@ -30,6 +35,8 @@ func TestScripts(t *testing.T) {
 			// A clean slate: no user config, no color, no inherited server.
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
 			env.Setenv("HOME", env.WorkDir)
+			env.Setenv(envSecrets, strings.Join(scriptSecrets, ","))
+			env.Setenv(envLeakFile, leaks)
 			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
