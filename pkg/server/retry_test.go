@@ -12,12 +12,12 @@ import (
 
 func TestRetryDo(t *testing.T) {
 	tests := []struct {
-		name      string
-		statuses  []int // answered in turn; the last repeats
-		max       int
-		attempts  int
-		final     int
-		slept     []time.Duration
+		name       string
+		statuses   []int // answered in turn; the last repeats
+		max        int
+		attempts   int
+		final      int
+		slept      []time.Duration
 		retryAfter string
 	}{
 		{"ok at once", []int{200}, 3, 1, 200, nil, ""},
