@@ -154,7 +154,7 @@ func cmdPoll(ts *testscript.TestScript, neg bool, args []string) {
 	set.mu.Lock()
 	defer set.mu.Unlock()
 	for _, d := range set.devices {
-		go d.Poll(ctx, 20*time.Millisecond)
+		go func() { _ = d.Run(ctx, 20*time.Millisecond) }()
 	}
 }
 

@@ -120,7 +120,7 @@ func Start(opts Options) (*Sandbox, error) {
 		s.devices[m.Facts.UDID] = d
 		if !d.Behavior.Offline() {
 			s.wg.Add(1)
-			go func() { defer s.wg.Done(); d.Poll(ctx, interval) }()
+			go func() { defer s.wg.Done(); _ = d.Run(ctx, interval) }()
 		}
 	}
 	return s, nil
@@ -192,9 +192,7 @@ func (p *pusher) Push(_ context.Context, ids []string) (map[string]*push.Respons
 		}
 		n := p.sandbox.pushes.Add(1)
 		out[id] = &push.Response{Id: fmt.Sprintf("sandbox-push-%d", n)}
-		if !d.Behavior.Offline() {
-			go func() { _ = d.CheckIn(context.Background()) }()
-		}
+		d.Wake()
 	}
 	return out, nil
 }

@@ -448,9 +448,6 @@ func (d *Device) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Poll is Run without the error, for older callers.
-func (d *Device) Poll(ctx context.Context, interval time.Duration) { _ = d.Run(ctx, interval) }
-
 // Execute runs one command plist through the behavior, records it and
 // returns the answer (with UDID and CommandUUID set). A body that does not
 // parse as a command envelope gets CommandFormatError without consulting

@@ -308,7 +308,7 @@ func TestRunTicks(t *testing.T) {
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go d.Poll(runCtx, 5*time.Millisecond)
+	go func() { _ = d.Run(runCtx, 5*time.Millisecond) }()
 	for i := range 3 {
 		select {
 		case <-fake.polls:
