@@ -30,8 +30,9 @@ type Factory struct {
 
 // ConnectOptions tune the connection to the run.
 type ConnectOptions struct {
-	Concurrency int
-	Timeout     time.Duration
+	Concurrency    int
+	Timeout        time.Duration
+	ConnectTimeout time.Duration
 	// Retries is how often a request that got no answer is sent again.
 	Retries int
 	Debug   bool

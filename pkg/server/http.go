@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,11 @@ func Exchange(c *http.Client, req *http.Request, limit int64) (*http.Response, [
 	resp, err := c.Do(req)
 	if errors.Is(err, ErrRefusedRedirect) {
 		return nil, nil, &ProtocolError{Server: origin, Problem: transportCause(err).Error()}
+	}
+	if problem, ok := certificateProblem(err); ok {
+		// The server answered with a certificate we do not trust: sending
+		// again cannot help, and the server is not "unavailable".
+		return nil, nil, &ProtocolError{Server: origin, Problem: problem}
 	}
 	if err != nil {
 		return nil, nil, &UnavailableError{Server: origin, Elapsed: time.Since(start), Err: transportCause(err)}
@@ -92,4 +99,19 @@ func CheckStatus(origin string, status int, body []byte, ok ...int) error {
 		return &UnavailableError{Server: origin, Err: fmt.Errorf("HTTP %d: %s", status, Excerpt(body))}
 	}
 	return &HTTPError{Server: origin, Status: status, Body: Excerpt(body)}
+}
+
+// certificateProblem recognizes a TLS certificate the client rejected.
+func certificateProblem(err error) (string, bool) {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
+		return "TLS certificate not trusted: " + transportCause(err).Error() + " (a private CA goes in --ca-file)", true
+	}
+	return "", false
 }

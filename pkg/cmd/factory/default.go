@@ -97,6 +97,7 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		ClientKeyFile:      s.ClientKeyFile,
 		InsecureSkipVerify: s.InsecureSkipVerify,
 		Timeout:            opts.Timeout,
+		ConnectTimeout:     opts.ConnectTimeout,
 		MaxConnsPerHost:    opts.Concurrency,
 		Debug:              debugWriter(opts.Debug, streams),
 	})

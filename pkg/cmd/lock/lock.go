@@ -45,15 +45,16 @@ type Options struct {
 	OSVersion         string
 	AllowDeactivation bool
 
-	NoPush      bool
-	Wait        time.Duration
-	DryRun      bool
-	ShowPINs    bool
-	Output      string
-	Concurrency int
-	Timeout     time.Duration
-	Retries     int
-	Debug       bool
+	NoPush         bool
+	Wait           time.Duration
+	DryRun         bool
+	ShowPINs       bool
+	Output         string
+	Concurrency    int
+	Timeout        time.Duration
+	ConnectTimeout time.Duration
+	Retries        int
+	Debug          bool
 }
 
 // NewCmdLock returns the lock command; runF replaces the run function in
@@ -90,6 +91,7 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
 			opts.IDs = append(splitIDs(udids), args...)
 			opts.Settings = func() (config.Settings, error) { return f.Settings(cmd.Flags()) }
 			opts.Timeout, _ = cmd.Flags().GetDuration("timeout")
+			opts.ConnectTimeout, _ = cmd.Flags().GetDuration("connect-timeout")
 			opts.Debug, _ = cmd.Flags().GetBool("debug")
 			opts.Retries, _ = cmd.Flags().GetInt("retries")
 			if !cmd.Flags().Changed("pin") {

@@ -59,6 +59,8 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("invalid --retries %d: must be 0 or more", opts.Retries)
 	case opts.Timeout <= 0:
 		return cmdutil.Usagef("invalid --timeout %s: must be positive", opts.Timeout)
+	case opts.ConnectTimeout <= 0:
+		return cmdutil.Usagef("invalid --connect-timeout %s: must be positive", opts.ConnectTimeout)
 	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun:
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
@@ -144,7 +146,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		for _, w := range settings.Warnings {
 			r.warn(w)
 		}
-		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout, Retries: opts.Retries, Debug: opts.Debug})
+		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout, ConnectTimeout: opts.ConnectTimeout, Retries: opts.Retries, Debug: opts.Debug})
 		if err != nil {
 			return err
 		}
@@ -163,7 +165,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			describeTargets(refused), refused[0].Assessment.Reason)}
 	}
 	if !opts.DryRun && len(send) > 0 {
-		if err := r.confirm(len(send), len(refused), len(in.invalid)); err != nil {
+		if err := r.confirm(len(send), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
 			return err
 		}
 	}
@@ -271,9 +273,20 @@ func fillFacts(ts []*fleet.Target, known func(string) (apple.Device, bool)) {
 	}
 }
 
+// unknownRisk counts the devices the guard could not judge.
+func unknownRisk(ts []*fleet.Target) int {
+	n := 0
+	for _, t := range ts {
+		if t.Assessment.Risk == apple.RiskUnknown {
+			n++
+		}
+	}
+	return n
+}
+
 // partition applies the guard: refused devices are reported, not sent.
 func (r *runner) partition(targets []*fleet.Target) (send, refused []*fleet.Target) {
-	unknownRisk := 0
+	unknown := 0
 	send = make([]*fleet.Target, 0, len(targets))
 	for _, a := range targets {
 		switch {
@@ -283,13 +296,13 @@ func (r *runner) partition(targets []*fleet.Target) (send, refused []*fleet.Targ
 		case a.Assessment.Risk == apple.RiskDeactivation:
 			r.warn(fmt.Sprintf("%s: sending despite the risk (--allow-deactivation): %s", a.ID, a.Assessment.Reason))
 		case a.Assessment.Risk == apple.RiskUnknown:
-			unknownRisk++
+			unknown++
 		}
 		send = append(send, a)
 	}
-	if unknownRisk > 0 {
+	if unknown > 0 {
 		r.warn(fmt.Sprintf("device facts unknown for %s: %s. Give --platform, --model and --os-version (or CSV columns) to let mdmctl check",
-			plural(unknownRisk, "device"), apple.DeactivationRule))
+			plural(unknown, "device"), apple.DeactivationRule))
 	}
 	for _, note := range distinctNotes(send) {
 		r.warn(note)
@@ -299,7 +312,7 @@ func (r *runner) partition(targets []*fleet.Target) (send, refused []*fleet.Targ
 
 // confirm asks on a terminal before locking more than one device; off a
 // terminal, --yes is required, since nobody can be asked.
-func (r *runner) confirm(sending, refused, invalid int) error {
+func (r *runner) confirm(sending, refused, invalid, unknown int) error {
 	opts := r.opts
 	if sending <= 1 || opts.Yes {
 		return nil
@@ -314,6 +327,9 @@ func (r *runner) confirm(sending, refused, invalid int) error {
 	}
 	if invalid > 0 {
 		extra = append(extra, fmt.Sprintf("%d invalid lines skipped", invalid))
+	}
+	if unknown > 0 {
+		extra = append(extra, fmt.Sprintf("%d with unknown facts, see the warning", unknown))
 	}
 	if len(extra) > 0 {
 		q += " (" + strings.Join(extra, ", ") + ")"
