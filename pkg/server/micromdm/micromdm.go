@@ -1,40 +1,68 @@
 // Package micromdm queues commands on a MicroMDM v1 server through its raw
-// command API.
+// command API, one device per request.
 //
-// Confirmed in micromdm/micromdm platform/command (transport_http.go,
-// new_command.go): POST or PUT /v1/commands/{udid} takes the raw command
-// plist, checks only CommandUUID and Command.RequestType, and answers 201
-// with {"payload":{"udid","command_uuid","command":{"request_type"}}}; a
-// failure is {"error":"..."}. One device per request; HTTP Basic with the
-// user "micromdm" and the API key.
+// What the adapter relies on, read in micromdm/micromdm at c4878e2 (Oct 2025):
+//   - platform/command/server.go registers POST and PUT /v1/commands/{udid}
+//     (gorilla/mux, matched on the decoded path, so a UDID cannot hold "/");
+//     GET views and DELETE clears the queue on the same path.
+//   - new_command.go reads the whole body, decodes it with an XML-only plist
+//     decoder and checks nothing but CommandUUID and Command.RequestType. It
+//     does not check that the UDID is enrolled, nor that the CommandUUID is
+//     new: platform/queue appends, so a resent command is queued twice.
+//   - Success is 201 with {"payload":{"udid","command_uuid","command":
+//     {"request_type"},"payload":"<base64 of the body>"}}; every failure goes
+//     through pkg/httputil.ErrorEncoder as {"error":"..."}, status 500 unless
+//     the error names another (go-kit's basic-auth error names 401).
+//   - Queueing and the APNs push run later on pubsub (platform/queue,
+//     platform/apns): the 201 means accepted, a push always follows, and a
+//     push failure is only logged, never reported.
+//   - cmd/micromdm/serve.go mounts the API only when -api-key is set (else
+//     404) behind basic.AuthMiddleware("micromdm", key): HTTP Basic, user
+//     "micromdm". That check runs after the body is decoded, so a malformed
+//     plist gets 500 even with a wrong key.
+//   - docs/user-guide/api-and-webhooks.md documents the raw endpoint (PR 864).
 package micromdm
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// DefaultUser is MicroMDM's Basic auth user name.
+// DefaultUser is MicroMDM's fixed Basic auth user name.
 const DefaultUser = "micromdm"
+
+// ErrNoPush is returned for a Request with NoPush: MicroMDM pushes after
+// every queued command and has no way to be told otherwise.
+var ErrNoPush = errors.New("MicroMDM always sends a push for a queued command; queuing without a push is not supported")
 
 // Client talks to one MicroMDM server.
 type Client struct {
+	// BaseURL may carry a path prefix (a reverse proxy mounting MicroMDM).
 	BaseURL *url.URL
-	User    string
-	APIKey  string
-	HTTP    *http.Client
-	Retry   server.Retry
+	// User defaults to DefaultUser; APIKey is the server's -api-key.
+	User   string
+	APIKey string
+	HTTP   *http.Client
+	// Retry is applied only where MicroMDM cannot have taken the command
+	// (see Enqueue), because it would queue a resent command a second time.
+	Retry server.Retry
 }
 
 var _ server.Server = (*Client)(nil)
 
+// reply is MicroMDM's newRawCommandResponse, or the ErrorEncoder's shape.
 type reply struct {
 	Payload *struct {
 		UDID        string `json:"udid"`
@@ -42,19 +70,40 @@ type reply struct {
 		Command     struct {
 			RequestType string `json:"request_type"`
 		} `json:"command"`
+		Raw []byte `json:"payload"` // base64 in the JSON
 	} `json:"payload"`
 	Error string `json:"error"`
 }
 
-const replyLimit = 256 << 10
+// replyLimit bounds the reply: it echoes the command in base64, indented.
+func replyLimit(payload []byte) int64 { return 64<<10 + 2*int64(len(payload)) }
+
+// CommandURL is the raw command URL for one device: the UDID path-escaped
+// under any prefix of BaseURL.
+func (c *Client) CommandURL(id string) (*url.URL, error) {
+	// MicroMDM matches the decoded path, so these would reach another
+	// route, be redirected, or match none.
+	if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
+		return nil, fmt.Errorf("MicroMDM cannot address the device ID %q in its URL", id)
+	}
+	return server.JoinPath(c.BaseURL, "/v1/commands/"+url.PathEscape(id))
+}
 
 // Enqueue PUTs the command plist for the single device in req.IDs.
+//
+// A failed attempt is resent only when MicroMDM cannot have queued it: the
+// request was not fully sent, or the reply was 429 or 503 (a proxy or load
+// balancer refusing it). After a 502, a 504 or a lost reply the command may
+// be queued, so the error says so instead.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	if len(req.IDs) != 1 {
-		return nil, fmt.Errorf("micromdm takes one device per request, got %d", len(req.IDs))
+		return nil, fmt.Errorf("MicroMDM takes one device per request, got %d", len(req.IDs))
+	}
+	if req.NoPush {
+		return nil, ErrNoPush
 	}
 	id := req.IDs[0]
-	u, err := server.JoinPath(c.BaseURL, "/v1/commands/"+url.PathEscape(id))
+	u, err := c.CommandURL(id)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +111,16 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if user == "" {
 		user = DefaultUser
 	}
+	origin := server.Origin(c.BaseURL)
+
+	var last attempt
+	start := time.Now()
 	newReq := func() (*http.Request, error) {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
+		if last.mayHaveLanded() {
+			return nil, errNotResent
+		}
+		last.reset()
+		r, err := http.NewRequestWithContext(last.trace(ctx), http.MethodPut, u.String(), bytes.NewReader(req.Payload))
 		if err != nil {
 			return nil, err
 		}
@@ -72,32 +129,143 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		r.SetBasicAuth(user, c.APIKey)
 		return r, nil
 	}
-	resp, body, _, err := c.Retry.Do(c.HTTP, newReq, replyLimit)
+	resp, body, _, err := c.Retry.Do(last.client(c.HTTP), newReq, replyLimit(req.Payload))
+	if errors.Is(err, errNotResent) {
+		return nil, &server.UnavailableError{Server: origin, Elapsed: time.Since(start), Err: fmt.Errorf(
+			"%s; not resent: MicroMDM may have queued the command and would queue a second copy", last.describe())}
+	}
 	if err != nil {
 		return nil, err
 	}
-	origin := server.Origin(c.BaseURL)
-	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, HTTPStatus: resp.StatusCode}
-	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return interpret(origin, id, req, resp, body)
+}
+
+// interpret reads MicroMDM's reply. 201 is the only success; a JSON error
+// at 500 (or at a 4xx that is not about credentials, method or load) is
+// MicroMDM refusing this command for this device.
+func interpret(origin, id string, req server.Request, resp *http.Response, body []byte) (*server.Result, error) {
+	status := resp.StatusCode
+	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, HTTPStatus: status}
 	var r reply
 	jsonErr := json.Unmarshal(body, &r)
 	switch {
-	case resp.StatusCode == http.StatusCreated && jsonErr == nil && r.Payload != nil:
-		if r.Payload.CommandUUID != "" && r.Payload.CommandUUID != req.CommandUUID {
-			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("queued command %s, not %s", r.Payload.CommandUUID, req.CommandUUID)}
+	case status == http.StatusCreated:
+		if err := checkQueued(id, req, r, jsonErr); err != nil {
+			mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP 201 reply (content type %q) %v", mediaType, err)}
 		}
 		res.Devices = []server.DeviceResult{{ID: id, Outcome: server.Queued}}
 		return res, nil
-	case resp.StatusCode == http.StatusInternalServerError && jsonErr == nil && r.Error != "":
-		// MicroMDM's answer for a command it would not queue.
+	case status >= 200 && status < 300:
+		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply, but MicroMDM answers 201 when it takes a command", status)}
+	case jsonErr == nil && r.Error != "" && commandError(status):
 		res.Devices = []server.DeviceResult{{ID: id, Outcome: server.Failed, Error: r.Error}}
 		return res, nil
 	}
-	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusCreated); err != nil {
-		return nil, err
+	// A 500 without MicroMDM's JSON comes from a proxy or a crash:
+	// CheckStatus makes it, like 502/503/504/429, an unavailable server.
+	return nil, server.CheckStatus(origin, status, body)
+}
+
+// checkQueued makes sure the 201 is for this command and this device.
+func checkQueued(id string, req server.Request, r reply, jsonErr error) error {
+	p := r.Payload
+	switch {
+	case jsonErr != nil:
+		return fmt.Errorf("is not MicroMDM's JSON: %v", jsonErr)
+	case p == nil:
+		return errors.New("has no payload")
+	case p.CommandUUID != req.CommandUUID:
+		return fmt.Errorf("queued command %q, not %q", p.CommandUUID, req.CommandUUID)
+	case p.UDID != id:
+		return fmt.Errorf("queued the command for %q, not %q", p.UDID, id)
+	case req.RequestType != "" && p.Command.RequestType != req.RequestType:
+		return fmt.Errorf("queued a %q command, not %q", p.Command.RequestType, req.RequestType)
+	case len(p.Raw) > 0 && !bytes.Equal(p.Raw, req.Payload):
+		return errors.New("echoes a command plist that differs from the one sent")
 	}
-	if mediaType != "application/json" || jsonErr != nil {
-		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP 201 reply is not MicroMDM's JSON (content type %q)", mediaType)}
+	return nil
+}
+
+// commandError reports whether a JSON error at status is about the command
+// rather than the credentials, the method or the server's load.
+func commandError(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusMethodNotAllowed,
+		http.StatusProxyAuthRequired, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
 	}
-	return nil, &server.ProtocolError{Server: origin, Problem: "HTTP 201 reply has no payload"}
+	return status == http.StatusInternalServerError || (status >= 400 && status < 500)
+}
+
+var errNotResent = errors.New("not resent")
+
+// attempt is what the latest try did, watched through the transport and
+// an httptrace, so Enqueue can tell whether resending is safe.
+type attempt struct {
+	wrote  atomic.Bool  // the whole request went out
+	status atomic.Int32 // the reply status, 0 for none
+}
+
+func (a *attempt) reset() {
+	a.wrote.Store(false)
+	a.status.Store(0)
+}
+
+// mayHaveLanded: the request reached the server and nothing says the
+// server turned it away.
+func (a *attempt) mayHaveLanded() bool {
+	if !a.wrote.Load() {
+		return false
+	}
+	switch a.status.Load() {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return false
+	}
+	return true
+}
+
+func (a *attempt) describe() string {
+	if s := a.status.Load(); s != 0 {
+		return fmt.Sprintf("HTTP %d", s)
+	}
+	return "no reply after the command was sent"
+}
+
+func (a *attempt) trace(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// Called from the transport's writer goroutine, hence the atomics.
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				a.wrote.Store(true)
+			}
+		},
+	})
+}
+
+// client is c with a transport that records each reply's status.
+func (a *attempt) client(c *http.Client) *http.Client {
+	if c == nil {
+		c = http.DefaultClient
+	}
+	cp := *c
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = statusRecorder{base: base, a: a}
+	return &cp
+}
+
+type statusRecorder struct {
+	base http.RoundTripper
+	a    *attempt
+}
+
+func (s statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.base.RoundTrip(r)
+	if resp != nil {
+		s.a.status.Store(int32(resp.StatusCode))
+	}
+	return resp, err
 }

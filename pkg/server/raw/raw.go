@@ -1,6 +1,7 @@
 // Package raw sends a command the way Apple's "Lock a Device" page draws
-// the exchange: PUT the command plist to a URL, read the device's
-// DeviceLockResponse plist back.
+// the exchange: PUT the command plist to a URL and read the device's
+// DeviceLockResponse plist from the reply. There is no queue: the answer is
+// the device's own, reported as server.Answered.
 package raw
 
 import (
@@ -17,17 +18,25 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// Placeholder in the URL is replaced by each device's escaped ID.
+// Placeholder in URL is replaced by each device's escaped ID.
 const Placeholder = "{udid}"
 
-// ContentType is the MDM protocol's media type for device messages.
+// ContentType is the MDM protocol's media type for command and response plists.
 const ContentType = "application/x-apple-aspen-mdm"
 
-// Client PUTs to URL, one device per request.
+// ErrNoPush is returned for a Request with NoPush: the raw exchange hands the
+// command over at once and has nothing to queue without waking the device.
+var ErrNoPush = errors.New("the raw exchange delivers the command at once; queuing without a push is not supported")
+
+// Client PUTs each command to URL, one device per request.
 type Client struct {
-	// URL may hold {udid} in its path or query.
+	// URL may hold Placeholder in its path (path-escaped there) or in its
+	// query (query-escaped there). Without one, every device's command goes
+	// to the same URL.
 	URL string
-	// User and APIKey, when either is set, go as HTTP Basic credentials.
+	// User and APIKey go as HTTP Basic credentials when either is set (an
+	// empty user name is sent as such); with both empty no Authorization
+	// header is added.
 	User   string
 	APIKey string
 	HTTP   *http.Client
@@ -36,14 +45,35 @@ type Client struct {
 
 var _ server.Server = (*Client)(nil)
 
-// responseLimit bounds one DeviceLockResponse.
-const responseLimit = 1 << 20
+// responseLimit bounds one DeviceLockResponse, which is a few hundred bytes
+// plus any ErrorChain.
+const responseLimit = 256 << 10
+
+// TargetURL is URL with the escaped id in place of every Placeholder.
+func (c *Client) TargetURL(id string) (*url.URL, error) {
+	// Split by hand: url.Parse would escape the braces of the placeholder.
+	path, query, hasQuery := strings.Cut(c.URL, "?")
+	path = strings.ReplaceAll(path, Placeholder, url.PathEscape(id))
+	raw := path
+	if hasQuery {
+		raw += "?" + strings.ReplaceAll(query, Placeholder, url.QueryEscape(id))
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// Not err itself: it would repeat the URL, which may hold secrets.
+		return nil, errors.New("the raw server URL is not a valid http(s) URL")
+	}
+	return u, nil
+}
 
 // Enqueue sends the command to the single device in req.IDs and returns its
 // answer as DeviceResult.Response.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	if len(req.IDs) != 1 {
-		return nil, fmt.Errorf("raw kind takes one device per request, got %d", len(req.IDs))
+		return nil, fmt.Errorf("the raw exchange takes one device per request, got %d", len(req.IDs))
+	}
+	if req.NoPush {
+		return nil, ErrNoPush
 	}
 	id := req.IDs[0]
 	target, err := c.TargetURL(id)
@@ -56,7 +86,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 			return nil, err
 		}
 		r.Header.Set("Content-Type", ContentType)
-		r.Header.Set("Accept", "application/xml")
+		r.Header.Set("Accept", ContentType+", application/xml, text/xml")
 		if c.User != "" || c.APIKey != "" {
 			r.SetBasicAuth(c.User, c.APIKey)
 		}
@@ -67,22 +97,15 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		return nil, err
 	}
 	origin := server.Origin(target)
-	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK); err != nil {
-		return nil, err
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, server.CheckStatus(origin, resp.StatusCode, body)
 	}
-	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	switch {
-	case len(bytes.TrimSpace(body)) == 0:
-		return nil, &server.ProtocolError{Server: origin, Problem: "HTTP 200 reply is empty, want a DeviceLockResponse plist"}
-	case mediaType != "" && !isPlistType(mediaType):
-		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("reply has content type %q, want a plist (application/xml)", mediaType)}
-	}
-	answer, err := apple.DecodeResponse(body)
+	answer, err := decode(resp, body)
 	if err != nil {
-		return nil, &server.ProtocolError{Server: origin, Problem: err.Error()}
+		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply %v", resp.StatusCode, err)}
 	}
-	if answer.CommandUUID != "" && answer.CommandUUID != req.CommandUUID {
-		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("response answers command %s, not %s", answer.CommandUUID, req.CommandUUID)}
+	if err := matches(answer, id, req.CommandUUID); err != nil {
+		return nil, &server.ProtocolError{Server: origin, Problem: err.Error()}
 	}
 	return &server.Result{
 		CommandUUID: req.CommandUUID,
@@ -92,27 +115,50 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	}, nil
 }
 
-func isPlistType(t string) bool {
+// decode reads a DeviceLockResponse: XML or binary, never the OpenStep text
+// forms the plist library would also take.
+func decode(resp *http.Response, body []byte) (apple.Response, error) {
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	trimmed := bytes.TrimLeft(body, "\ufeff \t\r\n")
+	binary := bytes.HasPrefix(body, []byte("bplist"))
+	switch {
+	case len(trimmed) == 0:
+		return apple.Response{}, errors.New("is empty, want a DeviceLockResponse plist")
+	case !plistType(mediaType) && !(mediaType == "application/octet-stream" && binary):
+		return apple.Response{}, fmt.Errorf("has content type %q, want a plist (%s or application/xml)", mediaType, ContentType)
+	case !binary && trimmed[0] != '<':
+		return apple.Response{}, errors.New("is neither an XML nor a binary plist")
+	}
+	answer, err := apple.DecodeResponse(body)
+	if err != nil {
+		return apple.Response{}, fmt.Errorf("is not a DeviceLockResponse: %v", err)
+	}
+	return answer, nil
+}
+
+// plistType lists the media types a plist reply may carry; none at all is
+// taken too, as a bare endpoint may not set one.
+func plistType(t string) bool {
 	switch t {
-	case "application/xml", "text/xml", "application/x-plist", "application/x-apple-plist", ContentType:
+	case "", ContentType, "application/xml", "text/xml", "application/x-plist", "application/x-apple-plist":
 		return true
 	}
 	return false
 }
 
-// TargetURL puts the escaped id in place of {udid}.
-func (c *Client) TargetURL(id string) (*url.URL, error) {
-	if !strings.Contains(c.URL, Placeholder) {
-		return url.Parse(c.URL)
+// matches rejects an answer to another command or from another device: it
+// would say nothing about the one this request was for.
+func matches(r apple.Response, id, commandUUID string) error {
+	if r.CommandUUID != "" && r.CommandUUID != commandUUID {
+		return fmt.Errorf("the response answers command %q, not %q", r.CommandUUID, commandUUID)
 	}
-	// Escape for the query when the placeholder sits there, else for a path segment.
-	escaped := url.PathEscape(id)
-	if q := strings.Index(c.URL, "?"); q >= 0 && strings.Index(c.URL, Placeholder) > q {
-		escaped = url.QueryEscape(id)
+	// A UDID may be written in either case; an enrollment ID is the target
+	// of a User Enrollment and then the only ID in the answer.
+	if r.UDID == "" && r.EnrollmentID == "" {
+		return nil
 	}
-	u, err := url.Parse(strings.ReplaceAll(c.URL, Placeholder, escaped))
-	if err != nil {
-		return nil, errors.New("invalid raw URL template")
+	if strings.EqualFold(r.UDID, id) || strings.EqualFold(r.EnrollmentID, id) {
+		return nil
 	}
-	return u, nil
+	return fmt.Errorf("the response comes from device %q, not %q", r.DeviceID(), id)
 }
