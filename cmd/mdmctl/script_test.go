@@ -67,6 +67,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"wait-lines":          cmdWaitLines,
 		"fault-server":        cmdFaultServer,
 		"flaky-proxy":         cmdFlakyProxy,
+		"tls-server":          cmdTLSServer,
+		"wait-http":           cmdWaitHTTP,
 	}
 }
 

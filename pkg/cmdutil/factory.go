@@ -43,6 +43,9 @@ type Connection struct {
 	Server server.Server
 	// Limits bound how many devices one request may carry.
 	Limits fleet.Limits
+	// CanSkipPush is true for servers that can queue without a push
+	// (--no-push); MicroMDM always pushes, the raw exchange has no queue.
+	CanSkipPush bool
 	// Name identifies the server in output (scheme://host or "sandbox").
 	Name string
 	// Close releases what Connect started; never nil.

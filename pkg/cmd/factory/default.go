@@ -110,7 +110,7 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 	switch s.Kind {
 	case config.KindNanoMDM:
 		conn.Server = &nanomdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
-		conn.Limits = fleet.DefaultLimits
+		conn.Limits, conn.CanSkipPush = fleet.DefaultLimits, true
 	case config.KindMicroMDM:
 		conn.Server = &micromdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Limits = fleet.PerDevice
@@ -153,11 +153,12 @@ func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (
 	}
 	base, _ := url.Parse(sandbox.BaseURL)
 	return &cmdutil.Connection{
-		Server:  &nanomdm.Client{BaseURL: base, APIKey: sandbox.APIKey, HTTP: hc, Retry: server.Retry{}},
-		Limits:  fleet.DefaultLimits,
-		Name:    "sandbox",
-		Close:   sb.Close,
-		Answers: sb.Subscribe,
-		Facts:   sb.Facts,
+		Server:      &nanomdm.Client{BaseURL: base, APIKey: sandbox.APIKey, HTTP: hc, Retry: server.Retry{}},
+		Limits:      fleet.DefaultLimits,
+		CanSkipPush: true,
+		Name:        "sandbox",
+		Close:       sb.Close,
+		Answers:     sb.Subscribe,
+		Facts:       sb.Facts,
 	}, nil
 }

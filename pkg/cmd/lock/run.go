@@ -151,6 +151,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			return err
 		}
 		defer conn.Close()
+		if opts.NoPush && !conn.CanSkipPush {
+			return cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
+		}
 		limits = conn.Limits
 		r.run.Server = conn.Name
 		if conn.Facts != nil {
