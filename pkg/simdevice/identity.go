@@ -126,14 +126,7 @@ func (ca *CA) IssueKey(cn string, kt KeyType) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl := identityTemplate(cn)
 	if _, ok := key.(*rsa.PrivateKey); ok {
 		// RSA identities also encipher in real SCEP profiles.
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
@@ -147,6 +140,18 @@ func (ca *CA) IssueKey(cn string, kt KeyType) (Identity, error) {
 		return Identity{}, err
 	}
 	return Identity{Cert: cert, Key: key}, nil
+}
+
+// identityTemplate is a client-auth leaf for cn, the shape NanoMDM accepts.
+func identityTemplate(cn string) *x509.Certificate {
+	return &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
 }
 
 // Identity is a device's identity certificate and key.
@@ -163,14 +168,7 @@ func SelfSigned(cn string, kt KeyType) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
+	tmpl := identityTemplate(cn)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return Identity{}, err

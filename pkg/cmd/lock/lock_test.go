@@ -1,0 +1,156 @@
+package lock
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
+)
+
+// fakeServer records requests and answers each device with the outcome
+// its ID asks for ("FAIL-..." fails), and can play the device too.
+type fakeServer struct {
+	mu        sync.Mutex
+	requests  []server.Request
+	collector *webhook.Collector
+	err       error
+}
+
+func (f *fakeServer) Enqueue(_ context.Context, req server.Request) (*server.Result, error) {
+	f.mu.Lock()
+	f.requests = append(f.requests, req)
+	collector := f.collector
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	res := &server.Result{CommandUUID: req.CommandUUID}
+	for _, id := range req.IDs {
+		d := server.DeviceResult{ID: id, Outcome: server.Queued}
+		if strings.HasPrefix(id, "FAIL-") {
+			d.Outcome, d.Error = server.Failed, "nope"
+		}
+		res.Devices = append(res.Devices, d)
+		if collector != nil && d.Outcome == server.Queued && !strings.HasPrefix(id, "SILENT-") {
+			collector.Deliver(apple.Response{Status: apple.StatusAcknowledged, CommandUUID: req.CommandUUID, UDID: id, MessageResult: "Success"})
+		}
+	}
+	return res, nil
+}
+
+func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]string) (stdout, stderr string, err error) {
+	t.Helper()
+	streams, _, out, errOut := iostreams.Test()
+	f := &cmdutil.Factory{
+		IOStreams: streams,
+		Getenv:    func(k string) string { return getenv[k] },
+		Now:       time.Now,
+		Settings:  func(*pflag.FlagSet) (config.Settings, error) { return config.Settings{Kind: config.KindNanoMDM, Server: "https://fake"}, nil },
+		Connect: func(context.Context, config.Settings, cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
+			return &cmdutil.Connection{Server: srv, Limits: fleet.DefaultLimits, Name: "fake", CanSkipPush: true, Close: func() {},
+				Answers: func(c *webhook.Collector) { srv.mu.Lock(); srv.collector = c; srv.mu.Unlock() }}, nil
+		},
+	}
+	cmd := NewCmdLock(f, nil)
+	cmd.PersistentFlags().Duration("timeout", time.Second, "")
+	cmd.PersistentFlags().Duration("connect-timeout", time.Second, "")
+	cmd.PersistentFlags().Int("retries", 0, "")
+	cmd.PersistentFlags().Bool("debug", false, "")
+	cmd.SetArgs(strings.Fields(args))
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	err = cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func exitCode(err error) int { return cmdutil.ExitCode(err) }
+
+func TestRunOutcomesAndExitCodes(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       string
+		env        map[string]string
+		serverErr  error
+		code       int
+		requests   int
+		stdout     []string
+		stderr     []string
+		notInOuput []string
+	}{
+		{name: "one device queued", args: "--udid A --platform ios --no-push", code: 0, requests: 1,
+			stdout: []string{"A  queued  command "}, stderr: []string{"1 device: 1 queued"}},
+		{name: "partial", args: "A FAIL-B --platform ios --yes", code: 3, requests: 1,
+			stdout: []string{"A  queued", "FAIL-B  failed  nope"}},
+		{name: "all failed", args: "FAIL-A --platform ios", code: 1, requests: 1},
+		{name: "auth", args: "A --platform ios", serverErr: &server.HTTPError{Server: "https://fake", Status: 401}, code: 4, requests: 1,
+			stderr: []string{"error: https://fake answered HTTP 401"}},
+		{name: "unavailable", args: "A --platform ios", serverErr: &server.UnavailableError{Server: "https://fake", Err: errors.New("refused")}, code: 5, requests: 1},
+		{name: "guard refuses", args: "MAC --model MacBookAir10,1 --os-version 11.4", code: 6, requests: 0},
+		{name: "guard refuses every device", args: "MAC1 MAC2 --model MacBookAir10,1 --os-version 11.4 --yes", code: 6, requests: 0},
+		{name: "dry run needs no server", args: "A --platform ios --dry-run", code: 0, requests: 0, stdout: []string{"<key>RequestType</key>"}},
+		{name: "wait: acknowledged", args: "A --platform ios --no-push --wait=5s", code: 0, requests: 1,
+			stdout: []string{"A  acknowledged  Acknowledged Success"}},
+		{name: "wait: silent device", args: "SILENT-A --platform ios --no-push --wait=100ms", code: 8, requests: 1,
+			stdout: []string{"SILENT-A  no-answer"}},
+		{name: "PIN from the environment, never printed", args: "A --model Mac14,2 --os-version 14.5 --no-push", env: map[string]string{EnvPIN: "482913"},
+			code: 0, requests: 1, notInOuput: []string{"482913"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &fakeServer{err: tt.serverErr}
+			stdout, stderr, err := runLock(t, srv, tt.args, tt.env)
+			if got := exitCode(err); got != tt.code {
+				t.Fatalf("exit %d (%v), want %d\nstdout:\n%s\nstderr:\n%s", got, err, tt.code, stdout, stderr)
+			}
+			if len(srv.requests) != tt.requests {
+				t.Errorf("%d requests, want %d", len(srv.requests), tt.requests)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			for _, secret := range tt.notInOuput {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Errorf("output shows %q", secret)
+				}
+			}
+		})
+	}
+}
+
+func TestRunSendsThePINItWasGiven(t *testing.T) {
+	srv := &fakeServer{}
+	if _, _, err := runLock(t, srv, "A --model Mac14,2 --os-version 14.5 --no-push", map[string]string{EnvPIN: "482913"}); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := apple.ParseCommand(srv.requests[0].Payload)
+	if err != nil || cmd.PIN != "482913" || !srv.requests[0].NoPush {
+		t.Fatalf("sent %+v (%v)", cmd, err)
+	}
+}
+
+func TestWaitArgumentTrap(t *testing.T) {
+	_, _, err := runLock(t, &fakeServer{}, "--udid A --platform ios --wait 20s", nil)
+	if exitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "--wait=20s") {
+		t.Fatalf("got %v", err)
+	}
+}
