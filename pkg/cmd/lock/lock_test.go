@@ -58,7 +58,9 @@ func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]strin
 		IOStreams: streams,
 		Getenv:    func(k string) string { return getenv[k] },
 		Now:       time.Now,
-		Settings:  func(*pflag.FlagSet) (config.Settings, error) { return config.Settings{Kind: config.KindNanoMDM, Server: "https://fake"}, nil },
+		Settings: func(*pflag.FlagSet) (config.Settings, error) {
+			return config.Settings{Kind: config.KindNanoMDM, Server: "https://fake"}, nil
+		},
 		Connect: func(context.Context, config.Settings, cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
 			return &cmdutil.Connection{Server: srv, Limits: fleet.DefaultLimits, Name: "fake", CanSkipPush: true, Close: func() {},
 				Answers: func(c *webhook.Collector) { srv.mu.Lock(); srv.collector = c; srv.mu.Unlock() }}, nil
