@@ -38,12 +38,6 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// RefusedError is the safety guard declining to send.
-type RefusedError struct{ Err error }
-
-func (e *RefusedError) Error() string { return e.Err.Error() }
-func (e *RefusedError) Unwrap() error { return e.Err }
-
 // CancelError is the user declining a confirmation; nothing was sent.
 type CancelError struct{}
 
@@ -61,7 +55,6 @@ func ExitCode(err error) int {
 	var (
 		exitErr    *ExitError
 		usageErr   *UsageError
-		refused    *RefusedError
 		unavail    *server.UnavailableError
 		protocolEr *server.ProtocolError
 	)
@@ -74,8 +67,6 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.As(err, &usageErr):
 		return ExitUsage
-	case errors.As(err, &refused):
-		return ExitRefused
 	case errors.Is(err, server.ErrUnauthorized):
 		return ExitAuth
 	case errors.As(err, &unavail), errors.Is(err, context.DeadlineExceeded):

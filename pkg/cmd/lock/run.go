@@ -135,28 +135,37 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	var (
 		conn     *cmdutil.Connection
 		settings config.Settings
+		err      error
 	)
-	limits := fleet.DefaultLimits
-	if !opts.DryRun && len(in.targets) > 0 {
-		var err error
-		settings, err = opts.Settings()
+	connect := func() error {
+		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout,
+			ConnectTimeout: opts.ConnectTimeout, Retries: opts.Retries, Debug: opts.Debug})
 		if err != nil {
+			return err
+		}
+		if opts.NoPush && !conn.CanSkipPush {
+			return cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
+		}
+		r.run.Server = conn.Name
+		return nil
+	}
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	if !opts.DryRun && len(in.targets) > 0 {
+		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
 		for _, w := range settings.Warnings {
 			r.warn(w)
 		}
-		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout, ConnectTimeout: opts.ConnectTimeout, Retries: opts.Retries, Debug: opts.Debug})
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		if opts.NoPush && !conn.CanSkipPush {
-			return cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
-		}
-		limits = conn.Limits
-		r.run.Server = conn.Name
-		if conn.Facts != nil {
+		// The sandbox knows its devices: its facts feed the guard.
+		if settings.Kind == config.KindSandbox {
+			if err := connect(); err != nil {
+				return err
+			}
 			fillFacts(in.targets, conn.Facts)
 		}
 	}
@@ -164,13 +173,21 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	fleet.Assess(in.targets)
 	send, refused := r.partition(in.targets)
 	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
-		return &cmdutil.RefusedError{Err: fmt.Errorf("refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
-			describeTargets(refused), refused[0].Assessment.Reason)}
+		io := r.opts.IO
+		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
+			describeTargets(refused), refused[0].Assessment.Reason)))
 	}
+	limits := fleet.DefaultLimits
 	if !opts.DryRun && len(send) > 0 {
 		if err := r.confirm(len(send), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
 			return err
 		}
+		if conn == nil {
+			if err := connect(); err != nil {
+				return err
+			}
+		}
+		limits = conn.Limits
 	}
 	cmds, err := fleet.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
