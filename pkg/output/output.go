@@ -42,8 +42,7 @@ func New(format string, io *iostreams.IOStreams) (Printer, error) {
 	case FormatJSON:
 		return &jsonPrinter{out: io.Out}, nil
 	case FormatJSONL:
-		w := bufio.NewWriter(io.Out)
-		return &jsonlPrinter{w: w, enc: json.NewEncoder(w)}, nil
+		return &jsonlPrinter{w: bufio.NewWriter(io.Out)}, nil
 	}
 	return nil, fmt.Errorf("unknown output format %q (want text, json or jsonl)", format)
 }
@@ -183,10 +182,17 @@ func (p *jsonPrinter) End(run report.Run) error {
 // jsonlPrinter writes one object per device; lines leave at each Flush.
 type jsonlPrinter struct {
 	w   *bufio.Writer
-	enc *json.Encoder
+	buf []byte
 }
 
-func (p *jsonlPrinter) Device(d report.Device) error { return p.enc.Encode(d) }
+func (p *jsonlPrinter) Device(d report.Device) error {
+	var err error
+	if p.buf, err = appendDevice(p.buf[:0], d); err != nil {
+		return err
+	}
+	_, err = p.w.Write(p.buf)
+	return err
+}
 
 func (p *jsonlPrinter) Flush() error { return p.w.Flush() }
 

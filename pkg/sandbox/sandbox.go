@@ -5,7 +5,6 @@
 package sandbox
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/micromdm/nanomdm/cryptoutil"
 	httpapi "github.com/micromdm/nanomdm/http/api"
 	httpmdm "github.com/micromdm/nanomdm/http/mdm"
+	"github.com/micromdm/nanomdm/mdm"
 	"github.com/micromdm/nanomdm/push"
 	"github.com/micromdm/nanomdm/service"
 	"github.com/micromdm/nanomdm/service/certauth"
@@ -79,10 +79,16 @@ func Start(opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	events := &eventSink{sandbox: s, forward: opts.WebhookURL}
-	hook := nanowebhook.New(BaseURL+"/webhook", nanowebhook.WithClient(&http.Client{Transport: events}))
 	var svc service.CheckinAndCommandService = nanomdm.New(store, nanomdm.WithLogger(logger))
-	svc = multi.New(logger, svc, hook)
+	if opts.WebhookURL != "" {
+		// Another process waits: NanoMDM's own webhook, as a real server would send it.
+		hook := nanowebhook.New(opts.WebhookURL)
+		svc = multi.New(logger, svc, hook)
+	}
+	// This process waits: each report is handed over synchronously, in the
+	// order the device sent it (NanoMDM's webhook posts asynchronously, so
+	// a NotNow and the Acknowledged right after it could swap).
+	svc = &resultTap{CheckinAndCommandService: svc, sandbox: s}
 	svc = certauth.New(svc, store, certauth.WithLogger(logger))
 
 	var mdmHandler http.Handler = httpmdm.CheckinAndCommandHandler(svc, logger)
@@ -229,35 +235,18 @@ func (s *Sandbox) serveRaw(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// eventSink receives NanoMDM's webhook events in-process: each device
-// answer goes to the subscribed collectors, and optionally on to an
-// outside receiver.
-type eventSink struct {
+// resultTap passes every device report to the subscribed collectors
+// before NanoMDM handles it.
+type resultTap struct {
+	service.CheckinAndCommandService
 	sandbox *Sandbox
-	forward string
 }
 
-func (e *eventSink) RoundTrip(req *http.Request) (*http.Response, error) {
-	body, err := io.ReadAll(req.Body)
-	req.Body.Close()
-	if err != nil {
-		return nil, err
+func (t *resultTap) CommandAndReportResults(r *mdm.Request, results *mdm.CommandResults) (*mdm.Command, error) {
+	if resp, err := apple.DecodeResponse(results.Raw); err == nil {
+		t.sandbox.deliver(resp)
 	}
-	if ev, err := webhook.DecodeEvent(body); err == nil && ev.Acknowledge != nil {
-		if resp, err := ev.Acknowledge.Response(); err == nil {
-			e.sandbox.deliver(resp)
-		}
-	}
-	if e.forward != "" {
-		fwd, err := http.NewRequestWithContext(req.Context(), http.MethodPost, e.forward, bytes.NewReader(body))
-		if err == nil {
-			fwd.Header = req.Header.Clone()
-			if r, err := http.DefaultClient.Do(fwd); err == nil {
-				r.Body.Close()
-			}
-		}
-	}
-	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Header: http.Header{}, Request: req}, nil
+	return t.CheckinAndCommandService.CommandAndReportResults(r, results)
 }
 
 // handlerTransport serves requests with a handler, no socket involved.

@@ -25,7 +25,7 @@ func BenchmarkPlan100k(b *testing.B) {
 		streams.Out = io.Discard
 		in.Write(ids.Bytes())
 		opts := &Options{IO: streams, Getenv: func(string) string { return "" }, NewUUID: apple.NewCommandUUID, Now: time.Now,
-			IDs: []string{"-"}, Platform: "ios", DryRun: true, Yes: true, Output: "jsonl", Concurrency: 8, Timeout: time.Second}
+			IDs: []string{"-"}, Platform: "ios", DryRun: true, Yes: true, Output: "jsonl", Concurrency: 8, Timeout: time.Second, ConnectTimeout: time.Second}
 		if err := Run(context.Background(), opts); err != nil {
 			b.Fatal(err)
 		}

@@ -33,12 +33,9 @@ type collected struct {
 // invalid entry is a usage error naming its source.
 func (opts *Options) collect(def defaults) (*collected, error) {
 	c := &collected{}
-	seen := map[string]bool{}
+	seen := map[string]struct{}{}
 	add := func(e targets.Entry) error {
 		t, err := opts.target(e, def)
-		if err == nil && seen[t.ID] {
-			return nil
-		}
 		if err != nil {
 			if !opts.SkipInvalid {
 				if e.Line == 0 {
@@ -49,12 +46,21 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 			id := e.ID
 			if id == "" {
 				id = "-"
+			} else {
+				// A device is reported once: its first line wins, valid or not.
+				n := len(seen)
+				if seen[id] = struct{}{}; len(seen) == n {
+					return nil
+				}
 			}
 			c.invalid = append(c.invalid, report.Device{ID: id, Source: e.Source(), Outcome: report.Invalid, Error: err.Error()})
-			seen[e.ID] = e.ID != ""
 			return nil
 		}
-		seen[t.ID] = true
+		// One hash operation decides "new or repeat" at fleet scale.
+		n := len(seen)
+		if seen[t.ID] = struct{}{}; len(seen) == n {
+			return nil
+		}
 		c.targets = append(c.targets, &t)
 		return nil
 	}
