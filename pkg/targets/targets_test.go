@@ -9,7 +9,7 @@ import (
 func readIDs(t *testing.T, in string) ([]Entry, error) {
 	t.Helper()
 	var out []Entry
-	err := ReadIDs(strings.NewReader(in), "ids.txt", func(e Entry) error { out = append(out, e); return nil })
+	err := ReadIDs(in, "ids.txt", func(e Entry) error { out = append(out, e); return nil })
 	return out, err
 }
 
@@ -39,14 +39,14 @@ func TestReadIDs(t *testing.T) {
 	}
 	stdin, _ := func() ([]Entry, error) {
 		var out []Entry
-		err := ReadIDs(strings.NewReader("X\n"), "-", func(e Entry) error { out = append(out, e); return nil })
+		err := ReadIDs("X\n", "-", func(e Entry) error { out = append(out, e); return nil })
 		return out, err
 	}()
 	if stdin[0].Source() != "stdin:1" {
 		t.Errorf("stdin source = %q", stdin[0].Source())
 	}
 	stop := errors.New("stop")
-	if err := ReadIDs(strings.NewReader("A\nB\n"), "x", func(Entry) error { return stop }); err != stop {
+	if err := ReadIDs("A\nB\n", "x", func(Entry) error { return stop }); err != stop {
 		t.Errorf("a callback error must end reading, got %v", err)
 	}
 }
@@ -97,7 +97,7 @@ func FuzzReadIDs(f *testing.F) {
 	f.Add("A\n# c\n\nB\r\n")
 	f.Add(strings.Repeat("x", 100))
 	f.Fuzz(func(t *testing.T, in string) {
-		_ = ReadIDs(strings.NewReader(in), "f", func(e Entry) error {
+		_ = ReadIDs(in, "f", func(e Entry) error {
 			if e.Err == nil && (e.ID == "" || strings.HasPrefix(e.ID, "#") || strings.TrimSpace(e.ID) != e.ID) {
 				t.Fatalf("bad entry %+v from %q", e, in)
 			}

@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,12 +30,35 @@ type collected struct {
 	invalid []report.Device
 }
 
+// maxInput bounds one ID list or CSV file; a million devices fit in 64 MiB.
+const maxInput = 256 << 20
+
+// input is one source of targets, read whole before parsing so the
+// collection can be sized once: at fleet scale, growing the set of seen IDs
+// cost more than everything else mdmctl does before the first request.
+type input struct {
+	name string // "-" for stdin, else the path
+	read func(text, name string, add func(targets.Entry) error) error
+	text string
+	id   string // a command-line ID instead of a list
+}
+
+func readCSV(text, name string, add func(targets.Entry) error) error {
+	return targets.ReadCSV(strings.NewReader(text), name, add)
+}
+
 // collect reads every target source, validates each entry, and collapses
 // duplicates (the first occurrence wins). Without --skip-invalid the first
 // invalid entry is a usage error naming its source.
 func (opts *Options) collect(def defaults) (*collected, error) {
-	c := &collected{}
-	seen := map[string]struct{}{}
+	inputs, size, err := opts.inputs()
+	if err != nil {
+		return nil, err
+	}
+	c := &collected{targets: make([]*fleet.Target, 0, size)}
+	// Targets live in one block sized from the input, not one allocation each.
+	slab := make([]fleet.Target, 0, size)
+	seen := make(map[string]struct{}, size)
 	add := func(e targets.Entry) error {
 		t, err := opts.target(e, def)
 		if err != nil {
@@ -56,64 +81,99 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 			c.invalid = append(c.invalid, report.Device{ID: id, Source: e.Source(), Outcome: report.Invalid, Error: err.Error()})
 			return nil
 		}
-		// One hash operation decides "new or repeat" at fleet scale.
+		// One hash operation decides "new or repeat".
 		n := len(seen)
 		if seen[t.ID] = struct{}{}; len(seen) == n {
 			return nil
 		}
-		c.targets = append(c.targets, &t)
+		if len(slab) == cap(slab) {
+			slab = make([]fleet.Target, 0, 1024)
+		}
+		slab = append(slab, t)
+		c.targets = append(c.targets, &slab[len(slab)-1])
 		return nil
 	}
-
-	stdinUsed := false
-	for _, id := range opts.IDs {
-		if id == "-" {
-			if stdinUsed {
-				return nil, cmdutil.Usagef("stdin (-) given twice")
+	for _, in := range inputs {
+		if in.read == nil {
+			err = add(targets.Entry{ID: in.id})
+		} else {
+			err = in.read(in.text, in.name, add)
+			if _, isUsage := err.(*cmdutil.UsageError); err != nil && !isUsage {
+				err = &cmdutil.UsageError{Err: err}
 			}
-			stdinUsed = true
-			if err := readSource(opts.IO.In, "-", targets.ReadIDs, add); err != nil {
-				return nil, err
-			}
-			continue
 		}
-		if err := add(targets.Entry{ID: id}); err != nil {
-			return nil, err
-		}
-	}
-	for _, path := range opts.UDIDFiles {
-		if err := readFile(path, "--udid-file", targets.ReadIDs, add); err != nil {
-			return nil, err
-		}
-	}
-	for _, path := range opts.CSVFiles {
-		if err := readFile(path, "--csv", targets.ReadCSV, add); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
 }
 
-type reader func(io.Reader, string, func(targets.Entry) error) error
-
-func readFile(path, flag string, read reader, add func(targets.Entry) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return cmdutil.Usagef("invalid %s %s: %v", flag, path, cmdutil.PathErr(err))
+// inputs reads every source in command-line order (arguments and --udid
+// with stdin where "-" stands, then --udid-file, then --csv) and estimates
+// the number of entries.
+func (opts *Options) inputs() ([]input, int, error) {
+	var inputs []input
+	size := 0
+	stdinUsed := false
+	for _, id := range opts.IDs {
+		if id != "-" {
+			inputs = append(inputs, input{id: id})
+			size++
+			continue
+		}
+		if stdinUsed {
+			return nil, 0, cmdutil.Usagef("stdin (-) given twice")
+		}
+		stdinUsed = true
+		data, err := readAll(opts.IO.In, "stdin")
+		if err != nil {
+			return nil, 0, err
+		}
+		inputs = append(inputs, input{name: "-", read: targets.ReadIDs, text: string(data)})
+		size += bytes.Count(data, []byte{'\n'}) + 1
 	}
-	defer f.Close()
-	if info, err := f.Stat(); err == nil && info.IsDir() {
-		return cmdutil.Usagef("invalid %s %s: is a directory", flag, path)
+	files := func(paths []string, flag string, read func(string, string, func(targets.Entry) error) error) error {
+		for _, path := range paths {
+			f, err := os.Open(path)
+			if err != nil {
+				return cmdutil.Usagef("invalid %s %s: %v", flag, path, cmdutil.PathErr(err))
+			}
+			info, err := f.Stat()
+			if err == nil && info.IsDir() {
+				err = errors.New("is a directory")
+			}
+			var data []byte
+			if err == nil {
+				data, err = readAll(f, path)
+			}
+			f.Close()
+			if err != nil {
+				return cmdutil.Usagef("invalid %s %s: %v", flag, path, err)
+			}
+			inputs = append(inputs, input{name: path, read: read, text: string(data)})
+			size += bytes.Count(data, []byte{'\n'}) + 1
+		}
+		return nil
 	}
-	return readSource(f, path, read, add)
+	if err := files(opts.UDIDFiles, "--udid-file", targets.ReadIDs); err != nil {
+		return nil, 0, err
+	}
+	if err := files(opts.CSVFiles, "--csv", readCSV); err != nil {
+		return nil, 0, err
+	}
+	return inputs, size, nil
 }
 
-func readSource(r io.Reader, name string, read reader, add func(targets.Entry) error) error {
-	err := read(r, name, add)
-	if _, isUsage := err.(*cmdutil.UsageError); err != nil && !isUsage {
-		return &cmdutil.UsageError{Err: err}
+func readAll(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxInput+1))
+	switch {
+	case err != nil:
+		return nil, cmdutil.Usagef("reading %s: %v", name, err)
+	case len(data) > maxInput:
+		return nil, cmdutil.Usagef("%s is larger than %d MiB", name, maxInput>>20)
 	}
-	return err
+	return data, nil
 }
 
 // target validates one entry into a fleet target; errors never echo a PIN.

@@ -50,38 +50,32 @@ type enrollmentResult struct {
 // entry with an error per device.
 func replyLimit(ids int) int64 { return 64<<10 + int64(ids)*1024 }
 
-// EnqueueURL is the request URL for ids; IDs are path-escaped one by one and
-// joined by the commas NanoMDM splits on.
-func (c *Client) EnqueueURL(ids []string, noPush bool) (*url.URL, error) {
-	escaped := make([]string, len(ids))
-	for i, id := range ids {
-		escaped[i] = url.PathEscape(id)
-	}
-	u, err := server.JoinPath(c.BaseURL, "/v1/enqueue/"+strings.Join(escaped, ","))
-	if err != nil {
-		return nil, err
-	}
+// EnqueueURL is the request URL for ids, joined by the commas NanoMDM
+// splits on; the path is escaped once, when the request is written, not
+// built as a string and parsed again (a batch's path runs to kilobytes).
+func (c *Client) EnqueueURL(ids []string, noPush bool) *url.URL {
+	u := *c.BaseURL
+	u.Path = strings.TrimRight(c.BaseURL.Path, "/") + "/v1/enqueue/" + strings.Join(ids, ",")
+	u.RawPath = ""
 	if noPush {
 		u.RawQuery = "nopush=1"
 	}
-	return u, nil
+	return &u
 }
 
 // Enqueue PUTs the command plist for all of req.IDs in one request.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
-	u, err := c.EnqueueURL(req.IDs, req.NoPush)
-	if err != nil {
-		return nil, err
-	}
+	u := c.EnqueueURL(req.IDs, req.NoPush)
 	user := c.User
 	if user == "" {
 		user = DefaultUser
 	}
 	newReq := func() (*http.Request, error) {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, "", bytes.NewReader(req.Payload))
 		if err != nil {
 			return nil, err
 		}
+		r.URL, r.Host = u, u.Host
 		r.Header.Set("Content-Type", "application/xml; charset=UTF-8")
 		r.Header.Set("Accept", "application/json")
 		r.SetBasicAuth(user, c.APIKey)
