@@ -11,8 +11,10 @@ import (
 
 // Retry says which failures to send again and how long to wait. Only
 // failures that cannot have been an answer are retried: no response at all,
-// or 429/502/503/504. A retry sends the same bytes, so the same CommandUUID,
-// and the server's duplicate check keeps a command from being queued twice.
+// or 429/502/503/504. A retry sends the same bytes, so the same CommandUUID:
+// NanoMDM refuses a UUID it holds, so a retry never queues twice there (the
+// adapter reads that refusal as "queued"). MicroMDM has no such check; its
+// adapter retries only what cannot have reached the queue.
 type Retry struct {
 	// Max is the number of retries after the first attempt.
 	Max int
