@@ -5,7 +5,8 @@
 # batched requests over keep-alive (the practical limit). Each run is a
 # whole process measured with GNU time (wall seconds, peak RSS) against a
 # fresh server, so no contender pays for another's queue; each is run R
-# times and the median is reported.
+# times, the contenders interleaved so drift on the machine hits all alike,
+# and the median is reported.
 #
 #   bash bench/run.sh                    # N=10000, CURL_N=2000, BIG=100000, R=3
 #   N=2000 CURL_N=200 BIG=0 R=1 bash bench/run.sh
@@ -49,34 +50,48 @@ stop_server() {
 payload='<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>Command</key><dict><key>RequestType</key><string>DeviceLock</string></dict><key>CommandUUID</key><string>%s</string></dict></plist>'
 export KEY payload
 
-# measure NAME DEVICES COMMAND: runs COMMAND R times (it reads $url), each
-# against a fresh server, and records the median wall time and peak RSS.
-measure() {
-	local name=$1 n=$2 cmd=$3 walls=() rsses=()
-	for _ in $(seq "$R"); do
-		start_server
-		export url
-		/usr/bin/time -f "%e %M" -o "$work/time" bash -c "$cmd" >/dev/null
-		stop_server
-		read -r wall rss <"$work/time"
-		walls+=("$wall"); rsses+=("$rss")
-	done
-	wall=$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(((R + 1) / 2))p")
-	rss=$(printf '%s\n' "${rsses[@]}" | sort -n | sed -n "$(((R + 1) / 2))p")
-	printf '%-12s %7d devices %8s s %8s KB   (runs: %s)\n' "$name" "$n" "$wall" "$rss" "${walls[*]}"
-	echo "$name $n $wall $rss" >>"$work/results"
+# once NAME DEVICES COMMAND: runs COMMAND (it reads $url) once against a
+# fresh server and records its wall time and peak RSS.
+once() {
+	local name=$1 n=$2 cmd=$3
+	start_server
+	export url
+	/usr/bin/time -f "%e %M" -o "$work/time" bash -c "$cmd" >/dev/null
+	stop_server
+	read -r wall rss <"$work/time"
+	echo "$name $n $wall $rss" >>"$work/runs"
 }
 
-echo "== NanoMDM v0.9.0 on loopback, $(nproc) cores, median of $R"
-measure mdmctl "$N" "seq -f 'DEV%05g' $N | MDMCTL_SERVER=\$url MDMCTL_API_KEY=$KEY $work/mdmctl lock - --yes --no-push --platform ios -o jsonl"
-measure bare-go "$N" "seq -f 'DEV%05g' $N | $work/bareclient -server \$url -key $KEY"
+mdmctl_cmd() { echo "seq -f 'DEV%06g' $1 | MDMCTL_SERVER=\$url MDMCTL_API_KEY=$KEY $work/mdmctl lock - --yes --no-push --platform ios -o jsonl"; }
+bare_cmd() { echo "seq -f 'DEV%06g' $1 | $work/bareclient -server \$url -key $KEY"; }
+
+echo "== NanoMDM v0.9.0 on loopback, $(nproc) cores, median of $R (contenders interleaved)"
+for _ in $(seq "$R"); do
+	once mdmctl "$N" "$(mdmctl_cmd "$N")"
+	once bare-go "$N" "$(bare_cmd "$N")"
+	if [ "$BIG" -gt 0 ]; then
+		once mdmctl-big "$BIG" "$(mdmctl_cmd "$BIG")"
+		once bare-go-big "$BIG" "$(bare_cmd "$BIG")"
+	fi
+done
 if [ "$CURL_N" -gt 0 ]; then
-	measure curl-loop "$CURL_N" "seq -f 'DEV%05g' $CURL_N | xargs -P8 -I{} sh -c 'printf \"\$payload\" \$(cat /proc/sys/kernel/random/uuid) | curl -sS -u nanomdm:\$KEY -T - \"\$url/v1/enqueue/{}?nopush=1\" -o /dev/null'"
+	for _ in $(seq "$R"); do
+		once curl-loop "$CURL_N" "seq -f 'DEV%06g' $CURL_N | xargs -P8 -I{} sh -c 'printf \"\$payload\" \$(cat /proc/sys/kernel/random/uuid) | curl -sS -u nanomdm:\$KEY -T - \"\$url/v1/enqueue/{}?nopush=1\" -o /dev/null'"
+	done
 fi
-if [ "$BIG" -gt 0 ]; then
-	measure mdmctl-big "$BIG" "seq -f 'DEV%06g' $BIG | MDMCTL_SERVER=\$url MDMCTL_API_KEY=$KEY $work/mdmctl lock - --yes --no-push --platform ios -o jsonl"
-	measure bare-go-big "$BIG" "seq -f 'DEV%06g' $BIG | $work/bareclient -server \$url -key $KEY"
-fi
+
+# Median wall time and RSS per contender.
+for name in $(awk '{print $1}' "$work/runs" | uniq | sort -u); do
+	walls=$(awk -v n="$name" '$1 == n {print $3}' "$work/runs" | sort -n)
+	rsses=$(awk -v n="$name" '$1 == n {print $4}' "$work/runs" | sort -n)
+	count=$(echo "$walls" | wc -l)
+	mid=$(((count + 1) / 2))
+	wall=$(echo "$walls" | sed -n "${mid}p")
+	rss=$(echo "$rsses" | sed -n "${mid}p")
+	devices=$(awk -v n="$name" '$1 == n {print $2; exit}' "$work/runs")
+	printf '%-12s %7d devices %8s s %8s KB   (runs: %s)\n' "$name" "$devices" "$wall" "$rss" "$(echo $walls)"
+	echo "$name $devices $wall $rss" >>"$work/results"
+done
 
 awk '
 	{ n[$1]=$2; wall[$1]=$3; rss[$1]=$4 }
