@@ -1,0 +1,75 @@
+package sandbox
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
+)
+
+// TestFleetAnswersAsListed locks every sandbox device through NanoMDM's own
+// API in-process and checks each answers the way Fleet says it does.
+func TestFleetAnswersAsListed(t *testing.T) {
+	sb, err := Start(Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	base, _ := url.Parse(BaseURL)
+	client := &nanomdm.Client{BaseURL: base, APIKey: APIKey, HTTP: &http.Client{Transport: sb.Transport()}}
+
+	collector := webhook.NewCollector()
+	sb.Subscribe(collector)
+	var ids []string
+	for _, m := range sb.Members() {
+		ids = append(ids, m.Facts.UDID)
+	}
+	payload, _ := apple.DeviceLock{Message: "m"}.Payload("SANDBOX-TEST")
+	collector.Expect("SANDBOX-TEST", ids...)
+	res, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-TEST", Payload: payload, IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Devices {
+		if d.Outcome != server.Queued {
+			t.Errorf("%s: %s (%s), want queued and pushed", d.ID, d.Outcome, d.Error)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = collector.Wait(ctx)
+
+	want := map[string]string{ // UDID -> Status/MessageResult
+		AppleExampleUDID:                       "Acknowledged/Success",
+		"00008030-0010200A3C41802E":            "Acknowledged/NoPasscodeSet",
+		"00008101-000A11223344556E":            "Acknowledged/DeviceInLostMode",
+		"5EC0DE15-0003-4B05-8E40-000000000015": "Error/",
+		"0BADBEEF-0009-4136-8D50-000000000913": "Acknowledged/Success",
+		"00008110-000E22334455667E":            "", // offline
+	}
+	for _, r := range collector.Results() {
+		w, ok := want[r.ID]
+		if !ok {
+			continue
+		}
+		got := ""
+		if r.Response != nil {
+			got = r.Response.Status + "/" + r.Response.MessageResult
+		}
+		if got != w {
+			t.Errorf("%s answered %q, want %q", r.ID, got, w)
+		}
+		if r.ID == "0BADBEEF-0009-4136-8D50-000000000913" && r.NotNow != 1 {
+			t.Errorf("the busy Mac said NotNow %d times, want 1", r.NotNow)
+		}
+	}
+	if f, ok := sb.Facts("2E8A1C3F-0B11-4D04-9A10-000000001104"); !ok || apple.Assess(f, apple.DeviceLock{}).Risk != apple.RiskDeactivation {
+		t.Errorf("the sandbox's Apple silicon Mac on 11.4 must be one the guard refuses: %+v", f)
+	}
+}
