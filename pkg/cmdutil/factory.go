@@ -43,6 +43,9 @@ type Connection struct {
 	Server server.Server
 	// Limits bound how many devices one request may carry.
 	Limits fleet.Limits
+	// Synchronous servers return each device's answer with the request
+	// (the raw kind): --wait has nothing more to wait for.
+	Synchronous bool
 	// CanSkipPush is true for servers that can queue without a push
 	// (--no-push); MicroMDM always pushes, the raw exchange has no queue.
 	CanSkipPush bool

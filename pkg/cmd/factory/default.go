@@ -116,7 +116,7 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		conn.Limits = fleet.PerDevice
 	case config.KindRaw:
 		conn.Server = &raw.Client{URL: s.Server, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
-		conn.Limits = fleet.PerDevice
+		conn.Limits, conn.Synchronous = fleet.PerDevice, true
 	default:
 		return nil, cmdutil.Usagef("server kind %q is not supported yet", s.Kind)
 	}

@@ -223,7 +223,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
 	}
-	if opts.Wait > 0 {
+	if opts.Wait > 0 && !conn.Synchronous {
 		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
 	}
 	// The first interrupt stops new requests; those in flight finish under
