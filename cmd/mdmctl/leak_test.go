@@ -17,7 +17,7 @@ import (
 // suite if any of them (or a Basic auth header made from a key) shows up in
 // anything mdmctl prints.
 var scriptSecrets = []string{
-	"nanomdm-test-key", "counting-key", "micromdm-test-key", "fault-key", "bad-input-key",
+	"nanomdm-test-key", "counting-key", "micromdm-test-key", "fleet-test-token", "fault-key", "bad-input-key",
 	"s3cr3t-prod-key", "hook-secret", "wrong-secret", "wrong-key",
 	"482913", "246810",
 }

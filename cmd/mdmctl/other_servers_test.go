@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/sandbox"
+	"github.com/mdmctl/mdmctl/pkg/server/fleetdm/fleetdmtest"
 	"github.com/mdmctl/mdmctl/pkg/server/micromdm/micromdmtest"
 )
 
@@ -46,6 +48,63 @@ func cmdMicroMDMReceived(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no micromdm in this script")
 	}
 	for _, raw := range v.(*micromdmtest.Server).Commands(args[0]) {
+		c, err := apple.ParseCommand(raw)
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "command %s %s message=%q\n", c.CommandUUID, c.RequestType, c.Message)
+	}
+}
+
+var fakeFleets sync.Map // workdir -> *fleetdmtest.Server
+
+// cmdFleetDM starts the Fleet stand-in (Fleet needs MySQL, Redis and a
+// license) with the sandbox's devices as its hosts, answering as they do,
+// plus MDM-OFF (enrolled in Fleet, MDM off) and NO-PUSH (APNs refuses it),
+// and points mdmctl at it with MDMCTL_KIND=fleet. "fleetdm free" runs it
+// without Premium.
+func cmdFleetDM(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) > 1 || (len(args) == 1 && args[0] != "free") {
+		ts.Fatalf("usage: fleetdm [free]")
+	}
+	hosts := []fleetdmtest.Host{{UUID: "MDM-OFF", MDMOff: true}, {UUID: "NO-PUSH", PushFails: true}}
+	for _, m := range sandbox.Fleet {
+		hosts = append(hosts, fleetdmtest.Host{UUID: m.Facts.UDID, Behavior: m.Behavior})
+	}
+	s := fleetdmtest.Start("fleet-test-token", hosts...)
+	s.SetPremium(len(args) == 0)
+	ts.Defer(s.Close)
+	fakeFleets.Store(ts.Getenv("WORK"), s)
+	ts.Setenv("MDMCTL_SERVER", s.URL)
+	ts.Setenv("MDMCTL_API_KEY", s.Token)
+	ts.Setenv("MDMCTL_KIND", "fleet")
+}
+
+func fakeFleet(ts *testscript.TestScript) *fleetdmtest.Server {
+	v, ok := fakeFleets.Load(ts.Getenv("WORK"))
+	if !ok {
+		ts.Fatalf("no fleetdm in this script")
+	}
+	return v.(*fleetdmtest.Server)
+}
+
+// cmdFleetDMDrop makes the Fleet stand-in queue the next N commands and
+// then drop the connection without a reply.
+func cmdFleetDMDrop(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fleetdm-drop N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	fakeFleet(ts).DropReplies(n)
+}
+
+// cmdFleetDMQueue prints the commands Fleet holds for a host, one line each.
+func cmdFleetDMQueue(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fleetdm-queue HOST")
+	}
+	s := fakeFleet(ts)
+	for _, uuid := range s.Queue(args[0]) {
+		raw, _ := s.Command(uuid)
 		c, err := apple.ParseCommand(raw)
 		ts.Check(err)
 		fmt.Fprintf(ts.Stdout(), "command %s %s message=%q\n", c.CommandUUID, c.RequestType, c.Message)

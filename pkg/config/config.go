@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -22,11 +23,12 @@ const (
 	KindNanoMDM  = "nanomdm"
 	KindMicroMDM = "micromdm"
 	KindRaw      = "raw"
+	KindFleet    = "fleet"
 	KindSandbox  = "sandbox"
 )
 
 // Kinds lists the accepted kinds, for validation and completion.
-var Kinds = []string{KindNanoMDM, KindMicroMDM, KindRaw, KindSandbox}
+var Kinds = []string{KindNanoMDM, KindMicroMDM, KindFleet, KindRaw, KindSandbox}
 
 // SandboxContext is the built-in context that needs no configuration.
 const SandboxContext = "sandbox"
@@ -71,7 +73,7 @@ func ValidateKind(kind string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown server kind %q (want one of nanomdm, micromdm, raw, sandbox)", kind)
+	return fmt.Errorf("unknown server kind %q (want one of %s)", kind, strings.Join(Kinds, ", "))
 }
 
 // ValidateServerURL accepts an absolute http(s) URL without credentials,

@@ -86,6 +86,10 @@ type Limits struct {
 // default (nginx's large_client_header_buffers).
 var DefaultLimits = Limits{MaxIDs: 1000, MaxIDBytes: 7000}
 
+// BodyLimits are for servers that take the IDs in a JSON body (Fleet): no
+// URL to keep short, so only the count per request is bounded.
+var BodyLimits = Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20}
+
 // PerDevice is for servers whose API takes one device per request.
 var PerDevice = Limits{MaxIDs: 1, MaxIDBytes: 1 << 20}
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +34,14 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 		auth = " Authorization: REDACTED"
 	}
 	t.printf("> %s %s%s", req.Method, req.URL.Redacted(), auth)
-	if len(body) > 0 {
+	switch mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); {
+	case len(body) == 0:
+	case strings.HasSuffix(mediaType, "xml") || mediaType == "application/x-apple-aspen-mdm":
 		t.printf("> body: %s", bytes.Join(bytes.Fields(apple.RedactPIN(body)), []byte(" ")))
+	default:
+		// Only a plist's PIN can be found and redacted; other bodies (Fleet's
+		// JSON carries the plist in base64) are not shown.
+		t.printf("> body: %s, not shown", mediaType)
 	}
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req)

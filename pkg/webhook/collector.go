@@ -119,6 +119,12 @@ func (c *Collector) Deliver(r apple.Response) bool {
 	return c.deliver(r, "")
 }
 
+// DeliverFor hands over a report the server has already matched to the
+// device id (an API that returns answers per host), as Deliver does.
+func (c *Collector) DeliverFor(id string, r apple.Response) bool {
+	return c.deliver(r, id)
+}
+
 // DeliverEvent hands over the device report a webhook event carries, as
 // Deliver does. NanoMDM's enrollment ID (ids.id) matches too. A report
 // whose plist cannot be decoded still counts with the status the server

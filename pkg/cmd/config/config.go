@@ -143,7 +143,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	// here they describe the context being written.
 	fl := cmd.Flags()
 	fl.StringVar(&c.Server, "server", "", "server URL")
-	fl.StringVar(&c.Kind, "kind", "", "server kind: nanomdm (default), micromdm, raw")
+	fl.StringVar(&c.Kind, "kind", "", "server kind: nanomdm (default), micromdm, fleet, raw")
 	fl.StringVar(&c.APIUser, "api-user", "", "HTTP Basic user, when not the kind's default")
 	fl.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key")
 	fl.StringVar(&c.CAFile, "ca-file", "", "PEM file of CAs for the server's certificate")

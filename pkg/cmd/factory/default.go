@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -21,9 +23,11 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/sandbox"
 	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/fleetdm"
 	"github.com/mdmctl/mdmctl/pkg/server/micromdm"
 	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 	"github.com/mdmctl/mdmctl/pkg/server/raw"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // New returns the factory mdmctl runs with.
@@ -114,6 +118,10 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 	case config.KindMicroMDM:
 		conn.Server = &micromdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Limits = fleet.PerDevice
+	case config.KindFleet:
+		fc := &fleetdm.Client{BaseURL: u, Token: s.APIKey, HTTP: hc, Retry: retry}
+		conn.Server, conn.Limits = fc, fleet.BodyLimits
+		conn.Answers, conn.Close = watchFleet(fc, streams, hc)
 	case config.KindRaw:
 		conn.Server = &raw.Client{URL: s.Server, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Limits, conn.Synchronous = fleet.PerDevice, true
@@ -121,6 +129,33 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		return nil, cmdutil.Usagef("server kind %q is not supported yet", s.Kind)
 	}
 	return conn, nil
+}
+
+// watchFleet polls Fleet for answers (it has no webhook for them) from the
+// moment a run starts waiting until the connection closes.
+func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Client) (func(*webhook.Collector), func()) {
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	warned := map[string]bool{}
+	warn := func(err error) { // called from the one polling goroutine
+		if msg := err.Error(); !warned[msg] {
+			warned[msg] = true
+			fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: polling Fleet for answers: "+msg))
+		}
+	}
+	answers := func(col *webhook.Collector) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fc.Watch(ctx, col, warn)
+		}()
+	}
+	closeConn := func() {
+		stop()
+		wg.Wait()
+		hc.CloseIdleConnections()
+	}
+	return answers, closeConn
 }
 
 func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {

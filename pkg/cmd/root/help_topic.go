@@ -23,7 +23,7 @@ var helpTopics = []struct{ name, short, long string }{
   130  interrupted (Ctrl-C); devices not yet sent are reported as not-sent
 `},
 	{"environment", "Environment variables mdmctl reads", `MDMCTL_SERVER         server URL (overrides the context)
-MDMCTL_KIND           server kind: nanomdm, micromdm, raw, sandbox
+MDMCTL_KIND           server kind: nanomdm, micromdm, fleet, raw, sandbox
 MDMCTL_API_KEY        API key (overrides the context's key)
 MDMCTL_API_KEY_FILE   file holding the API key
 MDMCTL_CONTEXT        context to use instead of current-context

@@ -47,7 +47,7 @@ does not.`,
 	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")
 	pf.String("context", "", "context from the config file to use")
 	pf.String("server", "", "MDM server URL (NanoHUB: include the /api/v1/nanomdm prefix)")
-	pf.String("kind", "", "server kind: nanomdm, micromdm, raw, sandbox")
+	pf.String("kind", "", "server kind: nanomdm, micromdm, fleet, raw, sandbox")
 	pf.String("api-user", "", "HTTP Basic user (default per kind: nanomdm, micromdm)")
 	pf.String("api-key-file", "", "file holding the API key")
 	pf.String("ca-file", "", "PEM file of CA certificates that sign the server's certificate")

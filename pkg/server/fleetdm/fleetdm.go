@@ -1,0 +1,324 @@
+// Package fleetdm is the adapter for Fleet (fleetdm.com), whose API runs a
+// raw MDM command on many hosts at once and keeps each device's answer.
+//
+// Read from Fleet's REST API documentation ("Commands": Run MDM command,
+// Get MDM command results) and its server source (service.RunMDMCommand,
+// enqueueAppleMDMCommand, GetMDMCommandResults):
+//
+//   - POST /api/v1/fleet/commands/run with {"command": <base64 plist>,
+//     "host_uuids": [...]} and an API token as Bearer. Fleet queues the
+//     plist as given, under its own CommandUUID, for all hosts or none.
+//   - 200 {"command_uuid", "request_type", "failed_uuids"}: queued for every
+//     host; those in failed_uuids were not woken (APNs failed for them).
+//   - 502: queued, but the push failed for every host. (A proxy answers 502
+//     too, so mdmctl asks Fleet whether it holds the command.)
+//   - 401/403: the token; 402: DeviceLock needs Fleet Premium; 404: none of
+//     the hosts is known; 400/412/415: a host not enrolled, MDM off, mixed
+//     platforms, a plist Fleet cannot decode. Errors are
+//     {"message": ..., "errors": [{"name": ..., "reason": ...}]}.
+//   - GET /api/v1/fleet/commands/results?command_uuid=X: 404 when Fleet has
+//     no such command, else the answers so far, one per host (status and the
+//     device's result plist, base64). Fleet has no webhook for answers, so
+//     --wait polls this.
+package fleetdm
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// Paths of Fleet's command API under the server URL.
+const (
+	RunPath     = "/api/v1/fleet/commands/run"
+	ResultsPath = "/api/v1/fleet/commands/results"
+)
+
+// ErrNoPush is returned for a Request with NoPush: Fleet pushes after every
+// queued command and cannot be told otherwise.
+var ErrNoPush = errors.New("Fleet always sends a push for a queued command; queuing without a push is not supported")
+
+// Client talks to one Fleet server.
+type Client struct {
+	// BaseURL may carry a path prefix (a reverse proxy mounting Fleet).
+	BaseURL *url.URL
+	// Token is a Fleet API token (an API-only user's), sent as Bearer.
+	Token string
+	HTTP  *http.Client
+	// Retry resends only after Fleet has said it does not hold the command
+	// (see Enqueue): Fleet has no "already exists" answer to lean on.
+	Retry server.Retry
+}
+
+var _ server.Server = (*Client)(nil)
+
+type runRequest struct {
+	Command   string   `json:"command"`
+	HostUUIDs []string `json:"host_uuids"`
+}
+
+type runReply struct {
+	CommandUUID string   `json:"command_uuid"`
+	RequestType string   `json:"request_type"`
+	FailedUUIDs []string `json:"failed_uuids"`
+}
+
+// errorReply is Fleet's error envelope.
+type errorReply struct {
+	Message string `json:"message"`
+	Errors  []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
+}
+
+// text is the envelope as one line: the reasons, else the message.
+func (e errorReply) text() string {
+	var parts []string
+	for _, x := range e.Errors {
+		if x.Reason != "" && !slices.Contains(parts, x.Reason) {
+			parts = append(parts, x.Reason)
+		}
+	}
+	if len(parts) == 0 {
+		return e.Message
+	}
+	return strings.Join(parts, "; ")
+}
+
+// replyLimit bounds the run reply: it may list every host in failed_uuids.
+func replyLimit(ids int) int64 { return 64<<10 + int64(ids)*128 }
+
+var (
+	errLanded     = errors.New("Fleet holds the command")
+	errUnverified = errors.New("unverified")
+)
+
+// Enqueue runs the command on all of req.IDs in one request.
+//
+// A resend could queue a second copy, so before each one Enqueue asks Fleet
+// whether it already holds the CommandUUID: if so an earlier attempt landed
+// and the devices are reported queued (push unconfirmed); if Fleet cannot
+// be asked, nothing is resent.
+func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
+	switch {
+	case len(req.IDs) == 0:
+		return nil, errors.New("Fleet needs at least one host per request, got 0")
+	case req.NoPush:
+		return nil, ErrNoPush
+	}
+	origin := server.Origin(c.BaseURL)
+	u, err := server.JoinPath(c.BaseURL, RunPath)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(runRequest{Command: base64.StdEncoding.EncodeToString(req.Payload), HostUUIDs: req.IDs})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	sent := 0
+	var checkErr error
+	newReq := func() (*http.Request, error) {
+		if sent > 0 {
+			held, err := c.holds(ctx, req)
+			switch {
+			case err != nil:
+				checkErr = err
+				return nil, errUnverified
+			case held:
+				return nil, errLanded
+			}
+		}
+		sent++
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json")
+		r.Header.Set("Authorization", "Bearer "+c.Token)
+		return r, nil
+	}
+	resp, reply, _, err := c.Retry.Do(c.HTTP, newReq, replyLimit(len(req.IDs)))
+	switch {
+	case errors.Is(err, errLanded):
+		return landed(req, "an earlier attempt got no usable reply"), nil
+	case errors.Is(err, errUnverified):
+		return nil, &server.UnavailableError{Server: origin, Elapsed: time.Since(start), Attempts: sent, Err: fmt.Errorf(
+			"no usable reply, and asking Fleet whether it queued the command failed (%v); not resent, to never queue it twice", checkErr)}
+	case err != nil:
+		var unavailable *server.UnavailableError
+		if errors.As(err, &unavailable) && sent > 0 {
+			return c.settle(ctx, req, err)
+		}
+		return nil, err
+	}
+	return c.interpret(ctx, req, resp, reply)
+}
+
+// settle decides an attempt whose fate is unknown (no reply, or a 502/504
+// that may come from Fleet after queuing): if Fleet holds the command it is
+// queued, otherwise failure stands.
+func (c *Client) settle(ctx context.Context, req server.Request, failure error) (*server.Result, error) {
+	held, err := c.holds(ctx, req)
+	if err == nil && held {
+		return landed(req, failure.Error()), nil
+	}
+	return nil, failure
+}
+
+// landed reports every device queued by an attempt whose reply was lost or
+// failed: Fleet holds the command, whether it woke the devices is unknown.
+func landed(req server.Request, why string) *server.Result {
+	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, Devices: make([]server.DeviceResult, len(req.IDs))}
+	for i, id := range req.IDs {
+		res.Devices[i] = server.DeviceResult{ID: id, Outcome: server.QueuedNotPushed,
+			Error: "Fleet holds the command, but its push is unconfirmed (" + why + "); the device gets it at its next check-in"}
+	}
+	return res
+}
+
+func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.Response, body []byte) (*server.Result, error) {
+	origin := server.Origin(c.BaseURL)
+	status := resp.StatusCode
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	isJSON := mediaType == "application/json"
+	switch {
+	case status >= 200 && status < 300:
+		if !isJSON {
+			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply has content type %q, want application/json", status, mediaType)}
+		}
+		var r runReply
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is not Fleet's command result: %v", status, err)}
+		}
+		if r.CommandUUID != req.CommandUUID {
+			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply names command %q, not %q", status, r.CommandUUID, req.CommandUUID)}
+		}
+		return queued(req, status, r), nil
+	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		return c.settle(ctx, req, server.CheckStatus(origin, status, body))
+	}
+	var e errorReply
+	if !isJSON || json.Unmarshal(body, &e) != nil || e.text() == "" {
+		// Not Fleet speaking: a proxy, or a server that is not Fleet.
+		return nil, server.CheckStatus(origin, status, body)
+	}
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, &server.HTTPError{Server: origin, Status: status, Body: e.text() + " (check the API token and its user's role)"}
+	case http.StatusPaymentRequired:
+		return failed(req, status, "not queued: DeviceLock needs Fleet Premium (Fleet: "+e.text()+")"), nil
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return nil, server.CheckStatus(origin, status, body)
+	}
+	if status == http.StatusInternalServerError && strings.Contains(e.text(), "Duplicate entry") {
+		return failed(req, status, "not queued: Fleet already holds a command with this UUID"), nil
+	}
+	// Fleet takes all hosts of a request or none: its reason stands for each.
+	return failed(req, status, "not queued: "+e.text()), nil
+}
+
+func queued(req server.Request, status int, r runReply) *server.Result {
+	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: r.RequestType, HTTPStatus: status, Devices: make([]server.DeviceResult, len(req.IDs))}
+	if res.RequestType == "" {
+		res.RequestType = req.RequestType
+	}
+	for i, id := range req.IDs {
+		d := server.DeviceResult{ID: id, Outcome: server.Queued}
+		if slices.Contains(r.FailedUUIDs, id) {
+			d.Outcome, d.Error = server.QueuedNotPushed, "Fleet could not send the push (APNs)"
+		}
+		res.Devices[i] = d
+	}
+	return res
+}
+
+func failed(req server.Request, status int, why string) *server.Result {
+	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, HTTPStatus: status, Devices: make([]server.DeviceResult, len(req.IDs))}
+	for i, id := range req.IDs {
+		res.Devices[i] = server.DeviceResult{ID: id, Outcome: server.Failed, Error: why}
+	}
+	return res
+}
+
+// Answer is one host's latest answer to a command, as Fleet keeps it.
+type Answer struct {
+	HostUUID    string `json:"host_uuid"`
+	CommandUUID string `json:"command_uuid"`
+	Status      string `json:"status"`
+	UpdatedAt   string `json:"updated_at"`
+	Result      []byte `json:"result"` // the device's response plist
+}
+
+// Response is the device's own response: the result plist, or, when Fleet
+// kept none that decodes, what Fleet says of it.
+func (a Answer) Response() apple.Response {
+	if r, err := apple.DecodeResponse(a.Result); err == nil {
+		if r.UDID == "" && r.EnrollmentID == "" {
+			r.UDID = a.HostUUID
+		}
+		if r.CommandUUID == "" {
+			r.CommandUUID = a.CommandUUID
+		}
+		return r
+	}
+	return apple.Response{Status: a.Status, CommandUUID: a.CommandUUID, UDID: a.HostUUID}
+}
+
+// resultsLimit bounds a results reply: each answer carries the command and
+// the device's result plist, base64.
+func resultsLimit(hosts int) int64 { return 1<<20 + int64(hosts)*32<<10 }
+
+// Results returns the answers Fleet holds for commandUUID. known is false
+// when Fleet has no such command.
+func (c *Client) Results(ctx context.Context, commandUUID string, hosts int) (answers []Answer, known bool, err error) {
+	u, err := server.JoinPath(c.BaseURL, ResultsPath+"?command_uuid="+url.QueryEscape(commandUUID))
+	if err != nil {
+		return nil, false, err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, body, err := server.Exchange(c.HTTP, r, resultsLimit(hosts))
+	if err != nil {
+		return nil, false, err
+	}
+	origin := server.Origin(c.BaseURL)
+	var e errorReply
+	if resp.StatusCode == http.StatusNotFound && json.Unmarshal(body, &e) == nil && e.text() != "" {
+		return nil, false, nil
+	}
+	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK); err != nil {
+		return nil, false, err
+	}
+	var reply struct {
+		Results []Answer `json:"results"`
+	}
+	if err := json.Unmarshal(body, &reply); err != nil {
+		return nil, false, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("command results are not Fleet's JSON: %v", err)}
+	}
+	return reply.Results, true, nil
+}
+
+// holds asks Fleet whether it has req's command.
+func (c *Client) holds(ctx context.Context, req server.Request) (bool, error) {
+	_, known, err := c.Results(ctx, req.CommandUUID, len(req.IDs))
+	return known, err
+}

@@ -1,0 +1,313 @@
+// Package fleetdmtest is a stand-in for a Fleet server, which cannot run
+// here (it needs MySQL, Redis and a license). It answers the two endpoints
+// mdmctl uses the way Fleet's REST API documentation and its service code
+// describe them (see the fleetdm package), and runs simulated devices that
+// fetch their commands and answer, so the answers can be polled.
+//
+// Modelled: Bearer token auth (401); POST /api/v1/fleet/commands/run with
+// Fleet's order of checks: no known host (404), a host with MDM off (412),
+// bad base64 (400), a body that is not a command plist (415), DeviceLock
+// without Premium (402), a host unknown to MDM (400, nothing queued), a
+// CommandUUID already held (500, MySQL's duplicate key), then the push:
+// failed_uuids, or 502 when it failed for every host (queued all the same).
+// GET /api/v1/fleet/commands/results: 404 for an unknown command, else the
+// answers so far. Not modelled: teams and roles, Windows commands, the
+// deprecated /mdm/apple endpoints.
+package fleetdmtest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/simdevice"
+)
+
+// Host is a host Fleet knows.
+type Host struct {
+	UUID string
+	// MDMOff hosts are known to Fleet but not enrolled in its MDM.
+	MDMOff bool
+	// PushFails makes APNs refuse this host's push.
+	PushFails bool
+	// Behavior answers the commands; nil means the host never checks in.
+	Behavior simdevice.Behavior
+}
+
+// Server is a fake Fleet on loopback. Its methods are safe for concurrent
+// use, also while requests are being served.
+type Server struct {
+	*httptest.Server
+	Token string
+
+	mu       sync.Mutex
+	premium  bool
+	hosts    map[string]Host
+	commands map[string]*command
+	runs     int // run requests that queued a command
+	drop     int // replies still to drop after queuing
+}
+
+type command struct {
+	raw     []byte
+	reqType string
+	hosts   []string
+	answers map[string]*answer
+	order   []string // hosts in the order they first answered
+}
+
+type answer struct {
+	status  string
+	result  []byte
+	updated time.Time
+}
+
+// Start serves a fake Fleet Premium whose API token is token.
+func Start(token string, hosts ...Host) *Server {
+	s := &Server{Token: token, premium: true, hosts: map[string]Host{}, commands: map[string]*command{}}
+	for _, h := range hosts {
+		s.hosts[h.UUID] = h
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/fleet/commands/run", s.auth(s.run))
+	mux.HandleFunc("GET /api/v1/fleet/commands/results", s.auth(s.results))
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// SetPremium switches the license: without Premium, DeviceLock is refused.
+func (s *Server) SetPremium(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.premium = on
+}
+
+// DropReplies makes the next n run requests queue their command and then
+// close the connection without a reply, as a crash or a proxy timeout does.
+func (s *Server) DropReplies(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop = n
+}
+
+// Queue returns the CommandUUIDs queued for a host, oldest first.
+func (s *Server) Queue(host string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for uuid, c := range s.commands {
+		if slices.Contains(c.hosts, host) {
+			out = append(out, uuid)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Command returns the plist queued under uuid.
+func (s *Server) Command(uuid string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.commands[uuid]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(c.raw), true
+}
+
+// Runs counts the run requests that queued a command.
+func (s *Server) Runs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs
+}
+
+type fleetError struct {
+	Message string              `json:"message"`
+	Errors  []map[string]string `json:"errors"`
+}
+
+func writeError(w http.ResponseWriter, status int, message, name, reason string) {
+	writeJSON(w, status, fleetError{Message: message, Errors: []map[string]string{{"name": name, "reason": reason}}})
+}
+
+// writeJSON answers as Fleet's encodeResponse does: indented JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+s.Token {
+			writeError(w, http.StatusUnauthorized, "Authentication required", "base", "Authentication required")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) run(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Command   string   `json:"command"`
+		HostUUIDs []string `json:"host_uuids"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "Bad request", "base", "json decoder error")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var known []Host
+	for _, id := range req.HostUUIDs {
+		if h, ok := s.hosts[id]; ok {
+			known = append(known, h)
+		}
+	}
+	if len(known) == 0 {
+		writeError(w, http.StatusNotFound, "Validation Failed", "host_uuids", "No hosts targeted. Make sure you provide a valid UUID.")
+		return
+	}
+	for _, h := range known {
+		if h.MDMOff {
+			writeError(w, http.StatusPreconditionFailed, "Validation Failed", "host_uuids",
+				"Can't run the MDM command because one or more hosts have MDM turned off. Run the following command to see a list of hosts with MDM on: fleetctl get hosts --mdm.")
+			return
+		}
+	}
+	raw, err := base64.StdEncoding.DecodeString(req.Command)
+	if err != nil {
+		if raw, err = base64.RawStdEncoding.DecodeString(req.Command); err != nil {
+			writeError(w, http.StatusBadRequest, "Validation Failed", "command", "unable to decode base64 command")
+			return
+		}
+	}
+	cmd, err := apple.ParseCommand(raw)
+	if err != nil || cmd.CommandUUID == "" {
+		writeError(w, http.StatusUnsupportedMediaType, "Validation Failed", "command", "unable to decode plist command")
+		return
+	}
+	if cmd.RequestType == apple.RequestTypeDeviceLock && !s.premium {
+		writeError(w, http.StatusPaymentRequired, "Requires Fleet Premium license", "base", "Requires Fleet Premium license")
+		return
+	}
+	if len(known) < len(req.HostUUIDs) {
+		writeError(w, http.StatusBadRequest, "Validation Failed", "device_ids",
+			"at least one of the hosts is not enrolled in MDM or is not an elegible device: Error 1452: Cannot add or update a child row: a foreign key constraint fails")
+		return
+	}
+	if _, dup := s.commands[cmd.CommandUUID]; dup {
+		writeError(w, http.StatusInternalServerError, "Internal Server Error", "base",
+			fmt.Sprintf("enqueue command: Error 1062 (23000): Duplicate entry '%s' for key 'nano_commands.PRIMARY'", cmd.CommandUUID))
+		return
+	}
+	c := &command{raw: raw, reqType: cmd.RequestType, hosts: slices.Clone(req.HostUUIDs), answers: map[string]*answer{}}
+	s.commands[cmd.CommandUUID] = c
+	s.runs++
+	var failed []string
+	for _, h := range known {
+		if h.PushFails {
+			failed = append(failed, h.UUID)
+			continue
+		}
+		if h.Behavior != nil && !h.Behavior.Offline() {
+			go s.deliver(h, cmd.CommandUUID, 0)
+		}
+	}
+	if s.drop > 0 {
+		s.drop--
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	if len(failed) == len(known) {
+		writeError(w, http.StatusBadGateway, "Bad Gateway", "base", "Apple push notificiation service: push failed for all hosts")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"command_uuid": cmd.CommandUUID, "request_type": cmd.RequestType, "failed_uuids": failed, "platform": "darwin",
+	})
+}
+
+// checkInDelay stands for the time a woken device takes to fetch a command,
+// and, after NotNow, for the wait until its next check-in.
+const checkInDelay = 20 * time.Millisecond
+
+// deliver plays the device's side: fetch the command, answer, and after a
+// NotNow answer again at the next check-in, as Fleet re-sends it.
+func (s *Server) deliver(h Host, uuid string, seen int) {
+	time.Sleep(checkInDelay)
+	s.mu.Lock()
+	c := s.commands[uuid]
+	s.mu.Unlock()
+	cmd, err := apple.ParseCommand(c.raw)
+	var resp apple.Response
+	if err != nil {
+		resp = simdevice.FormatErrorResponse(uuid, "The command could not be parsed.")
+	} else {
+		resp = h.Behavior.Answer(cmd, seen)
+	}
+	if resp.CommandUUID == "" {
+		resp.CommandUUID = uuid
+	}
+	if resp.UDID == "" {
+		resp.UDID = h.UUID
+	}
+	body, err := resp.Encode()
+	if err != nil {
+		panic(err) // the simulator's own response: a bug, not a case
+	}
+	s.mu.Lock()
+	if _, ok := c.answers[h.UUID]; !ok {
+		c.order = append(c.order, h.UUID)
+	}
+	c.answers[h.UUID] = &answer{status: resp.Status, result: body, updated: time.Now().UTC()}
+	s.mu.Unlock()
+	if resp.Status == apple.StatusNotNow {
+		s.deliver(h, uuid, seen+1)
+	}
+}
+
+func (s *Server) results(w http.ResponseWriter, r *http.Request) {
+	uuid := r.URL.Query().Get("command_uuid")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.commands[uuid]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Resource Not Found", "base", fmt.Sprintf("MDMCommand %s was not found in the datastore", uuid))
+		return
+	}
+	type result struct {
+		HostUUID    string `json:"host_uuid"`
+		CommandUUID string `json:"command_uuid"`
+		Status      string `json:"status"`
+		UpdatedAt   string `json:"updated_at"`
+		RequestType string `json:"request_type"`
+		Hostname    string `json:"hostname"`
+		Payload     []byte `json:"payload"`
+		Result      []byte `json:"result"`
+	}
+	var out struct {
+		Results []result `json:"results,omitempty"`
+	}
+	for _, host := range c.order {
+		a := c.answers[host]
+		out.Results = append(out.Results, result{
+			HostUUID: host, CommandUUID: uuid, Status: a.status, UpdatedAt: a.updated.Format(time.RFC3339Nano),
+			RequestType: c.reqType, Hostname: "host-" + host, Payload: c.raw, Result: a.result,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
