@@ -67,7 +67,15 @@ func cmdFleetDM(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	hosts := []fleetdmtest.Host{{UUID: "MDM-OFF", MDMOff: true}, {UUID: "NO-PUSH", PushFails: true}}
 	for _, m := range sandbox.Fleet {
-		hosts = append(hosts, fleetdmtest.Host{UUID: m.Facts.UDID, Behavior: m.Behavior})
+		platform, osName := "darwin", "macOS"
+		switch m.Facts.Platform {
+		case apple.PlatformIOS:
+			platform, osName = "ios", "iOS"
+		case apple.PlatformIPadOS:
+			platform, osName = "ipados", "iPadOS"
+		}
+		hosts = append(hosts, fleetdmtest.Host{UUID: m.Facts.UDID, Behavior: m.Behavior,
+			Platform: platform, OSVersion: osName + " " + m.Facts.OSVersion, HardwareModel: m.Facts.Model})
 	}
 	s := fleetdmtest.Start("fleet-test-token", hosts...)
 	s.SetPremium(len(args) == 0)
@@ -97,13 +105,16 @@ func cmdFleetDMDrop(ts *testscript.TestScript, neg bool, args []string) {
 	fakeFleet(ts).DropReplies(n)
 }
 
-// cmdFleetDMQueue prints the commands Fleet holds for a host, one line each.
+// cmdFleetDMQueue prints how many commands Fleet holds for a host, then
+// one line each.
 func cmdFleetDMQueue(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: fleetdm-queue HOST")
 	}
 	s := fakeFleet(ts)
-	for _, uuid := range s.Queue(args[0]) {
+	queue := s.Queue(args[0])
+	fmt.Fprintf(ts.Stdout(), "queued: %d\n", len(queue))
+	for _, uuid := range queue {
 		raw, _ := s.Command(uuid)
 		c, err := apple.ParseCommand(raw)
 		ts.Check(err)

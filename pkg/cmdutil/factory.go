@@ -56,7 +56,8 @@ type Connection struct {
 	// Answers, when set, feeds device answers straight to a collector (the
 	// sandbox); otherwise --wait runs a webhook receiver.
 	Answers func(*webhook.Collector)
-	// Facts, when set, knows devices (the sandbox's fleet); the guard uses
-	// what it knows where the input gave no facts.
-	Facts func(id string) (apple.Device, bool)
+	// Facts, when set, looks devices up on the server (the sandbox's fleet,
+	// Fleet's hosts); the guard uses what it finds where the input gave no
+	// facts. Devices it does not know are absent from the map.
+	Facts func(ctx context.Context, ids []string) map[string]apple.Device
 }

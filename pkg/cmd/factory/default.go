@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
@@ -122,6 +123,13 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		fc := &fleetdm.Client{BaseURL: u, Token: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Server, conn.Limits = fc, fleet.BodyLimits
 		conn.Answers, conn.Close = watchFleet(fc, streams, hc)
+		conn.Facts = func(ctx context.Context, ids []string) map[string]apple.Device {
+			known, err := fc.Devices(ctx, ids, opts.Concurrency)
+			if err != nil {
+				warn(streams, fmt.Sprintf("reading device facts from Fleet: %v; the guard treats the devices it could not read as unknown", err))
+			}
+			return known
+		}
 	case config.KindRaw:
 		conn.Server = &raw.Client{URL: s.Server, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
 		conn.Limits, conn.Synchronous = fleet.PerDevice, true
@@ -137,17 +145,17 @@ func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Clien
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	warned := map[string]bool{}
-	warn := func(err error) { // called from the one polling goroutine
+	onError := func(err error) { // called from the one polling goroutine
 		if msg := err.Error(); !warned[msg] {
 			warned[msg] = true
-			fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: polling Fleet for answers: "+msg))
+			warn(streams, "polling Fleet for answers: "+msg)
 		}
 	}
 	answers := func(col *webhook.Collector) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fc.Watch(ctx, col, warn)
+			fc.Watch(ctx, col, onError)
 		}()
 	}
 	closeConn := func() {
@@ -156,6 +164,10 @@ func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Clien
 		hc.CloseIdleConnections()
 	}
 	return answers, closeConn
+}
+
+func warn(streams *iostreams.IOStreams, msg string) {
+	fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: "+msg))
 }
 
 func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {
@@ -194,6 +206,14 @@ func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (
 		Name:        "sandbox",
 		Close:       sb.Close,
 		Answers:     sb.Subscribe,
-		Facts:       sb.Facts,
+		Facts: func(_ context.Context, ids []string) map[string]apple.Device {
+			known := map[string]apple.Device{}
+			for _, id := range ids {
+				if d, ok := sb.Facts(id); ok {
+					known[id] = d
+				}
+			}
+			return known
+		},
 	}, nil
 }

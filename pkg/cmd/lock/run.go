@@ -161,12 +161,13 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		for _, w := range settings.Warnings {
 			r.warn(w)
 		}
-		// The sandbox knows its devices: its facts feed the guard.
-		if settings.Kind == config.KindSandbox {
+		// Servers that know their devices feed the guard. Others are not
+		// contacted yet: a run the guard refuses whole needs no server.
+		if settings.Kind == config.KindSandbox || settings.Kind == config.KindFleet {
 			if err := connect(); err != nil {
 				return err
 			}
-			fillFacts(in.targets, conn.Facts)
+			fillFacts(ctx, in.targets, conn.Facts)
 		}
 	}
 
@@ -272,10 +273,20 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 }
 
 // fillFacts completes what the input left unknown from what the server
-// knows about each device.
-func fillFacts(ts []*fleet.Target, known func(string) (apple.Device, bool)) {
+// knows about each device; what the input says stands.
+func fillFacts(ctx context.Context, ts []*fleet.Target, lookup func(context.Context, []string) map[string]apple.Device) {
+	var ids []string
 	for _, t := range ts {
-		k, ok := known(t.ID)
+		if f := t.Facts; f.Platform == apple.PlatformUnknown || f.Model == "" || f.OSVersion == nil {
+			ids = append(ids, t.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	known := lookup(ctx, ids)
+	for _, t := range ts {
+		k, ok := known[t.ID]
 		if !ok {
 			continue
 		}

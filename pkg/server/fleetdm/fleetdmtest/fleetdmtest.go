@@ -11,7 +11,8 @@
 // CommandUUID already held (500, MySQL's duplicate key), then the push:
 // failed_uuids, or 502 when it failed for every host (queued all the same).
 // GET /api/v1/fleet/commands/results: 404 for an unknown command, else the
-// answers so far. Not modelled: teams and roles, Windows commands, the
+// answers so far. GET /api/v1/fleet/hosts/identifier/{uuid}: the host's
+// platform, os_version and hardware_model, 404 for an unknown host. Not modelled: teams and roles, Windows commands, the
 // deprecated /mdm/apple endpoints.
 package fleetdmtest
 
@@ -38,6 +39,9 @@ type Host struct {
 	PushFails bool
 	// Behavior answers the commands; nil means the host never checks in.
 	Behavior simdevice.Behavior
+	// What Fleet's host details report, in its words: platform "darwin",
+	// "ios" or "ipados", os_version "macOS 14.6.1", hardware_model "Mac14,3".
+	Platform, OSVersion, HardwareModel string
 }
 
 // Server is a fake Fleet on loopback. Its methods are safe for concurrent
@@ -77,6 +81,7 @@ func Start(token string, hosts ...Host) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/fleet/commands/run", s.auth(s.run))
 	mux.HandleFunc("GET /api/v1/fleet/commands/results", s.auth(s.results))
+	mux.HandleFunc("GET /api/v1/fleet/hosts/identifier/{identifier}", s.auth(s.host))
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -310,4 +315,20 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) host(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("identifier")
+	s.mu.Lock()
+	h, ok := s.hosts[id]
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "Resource Not Found", "base", fmt.Sprintf("Host %s was not found in the datastore", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"host": map[string]any{
+		"uuid": h.UUID, "hostname": "host-" + h.UUID, "platform": h.Platform,
+		"os_version": h.OSVersion, "hardware_model": h.HardwareModel,
+		"mdm": map[string]any{"connected_to_fleet": !h.MDMOff},
+	}})
 }

@@ -1,0 +1,123 @@
+package fleetdm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// HostPath is Fleet's "Get host by identifier" under the server URL.
+const HostPath = "/api/v1/fleet/hosts/identifier/"
+
+// host is the part of Fleet's host object the guard needs.
+type host struct {
+	Platform      string `json:"platform"`       // darwin, ios, ipados, ...
+	OSVersion     string `json:"os_version"`     // "macOS 14.6.1"
+	HardwareModel string `json:"hardware_model"` // "Mac14,3"
+}
+
+// device turns Fleet's words into the guard's facts; what does not parse
+// stays unknown, so the guard warns rather than trusts it.
+func (h host) device() apple.Device {
+	var d apple.Device
+	switch h.Platform {
+	case "darwin":
+		d.Platform = apple.PlatformMacOS
+	case "ios":
+		d.Platform = apple.PlatformIOS
+	case "ipados":
+		d.Platform = apple.PlatformIPadOS
+	default:
+		// Not an Apple host: its version numbers mean nothing to the guard.
+		return d
+	}
+	if i := strings.IndexAny(h.OSVersion, "0123456789"); i >= 0 {
+		if v, err := apple.ParseVersion(strings.Fields(h.OSVersion[i:])[0]); err == nil {
+			d.OSVersion = v
+		}
+	}
+	if apple.ValidateModel(h.HardwareModel) == nil {
+		d.Model = h.HardwareModel
+	}
+	return d
+}
+
+// Host returns what Fleet knows of a host's platform, model and OS
+// version; found is false for a host Fleet does not know.
+func (c *Client) Host(ctx context.Context, id string) (d apple.Device, found bool, err error) {
+	u, err := server.JoinPath(c.BaseURL, HostPath+url.PathEscape(id)+"?exclude_software=true")
+	if err != nil {
+		return d, false, err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return d, false, err
+	}
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("Authorization", "Bearer "+c.Token)
+	// A host object lists labels, policies and profiles: generous bound.
+	resp, body, err := server.Exchange(c.HTTP, r, 4<<20)
+	if err != nil {
+		return d, false, err
+	}
+	origin := server.Origin(c.BaseURL)
+	var e errorReply
+	if resp.StatusCode == http.StatusNotFound && json.Unmarshal(body, &e) == nil && e.text() != "" {
+		return d, false, nil
+	}
+	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK); err != nil {
+		return d, false, err
+	}
+	var reply struct {
+		Host *host `json:"host"`
+	}
+	if err := json.Unmarshal(body, &reply); err != nil || reply.Host == nil {
+		return d, false, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("host %q is not Fleet's host JSON", id)}
+	}
+	return reply.Host.device(), true, nil
+}
+
+// Devices looks up ids, workers at a time. The map holds the hosts Fleet
+// knows; err is the first failed lookup, if any (the rest are left out).
+func (c *Client) Devices(ctx context.Context, ids []string, workers int) (map[string]apple.Device, error) {
+	var (
+		mu       sync.Mutex
+		out      = make(map[string]apple.Device, len(ids))
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan string)
+	)
+	for range max(workers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				d, found, err := c.Host(ctx, id)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case found:
+					out[id] = d
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	return out, firstErr
+}
