@@ -229,7 +229,59 @@ func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.R
 		return failed(req, status, "not queued: Fleet already holds a command with this UUID"), nil
 	}
 	// Fleet takes all hosts of a request or none: its reason stands for each.
-	return failed(req, status, "not queued: "+e.text()), nil
+	refusal := failed(req, status, "not queued: "+e.text())
+	if (status == http.StatusBadRequest || status == http.StatusPreconditionFailed) && len(req.IDs) > 1 {
+		return c.isolate(ctx, req, refusal)
+	}
+	return refusal, nil
+}
+
+// isolateWorkers bounds the host lookups isolate makes at once.
+const isolateWorkers = 8
+
+// isolate finds the hosts that made Fleet refuse a whole request (unknown
+// to Fleet, or with its MDM off), fails those alone, and sends the command
+// to the rest once more: nothing was queued, so its CommandUUID is free.
+// When the culprits cannot be told, Fleet's refusal stands for every host.
+func (c *Client) isolate(ctx context.Context, req server.Request, refusal *server.Result) (*server.Result, error) {
+	known, err := c.hosts(ctx, req.IDs, isolateWorkers)
+	if err != nil {
+		return refusal, nil
+	}
+	culprits := map[string]string{}
+	var rest []string
+	for _, id := range req.IDs {
+		switch h := known[id]; {
+		case h == nil:
+			culprits[id] = "not queued: Fleet does not know this host"
+		case h.mdmOff():
+			culprits[id] = "not queued: this host's MDM is off in Fleet"
+		default:
+			rest = append(rest, id)
+		}
+	}
+	if len(culprits) == 0 || len(rest) == 0 {
+		return refusal, nil
+	}
+	retry := req
+	retry.IDs = rest
+	res, err := c.Enqueue(ctx, retry)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]server.DeviceResult, len(res.Devices))
+	for _, d := range res.Devices {
+		byID[d.ID] = d
+	}
+	for i, id := range req.IDs {
+		if why, bad := culprits[id]; bad {
+			refusal.Devices[i].Error = why
+		} else {
+			refusal.Devices[i] = byID[id]
+		}
+	}
+	refusal.HTTPStatus, refusal.RequestType = res.HTTPStatus, res.RequestType
+	return refusal, nil
 }
 
 func queued(req server.Request, status int, r runReply) *server.Result {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -131,8 +132,7 @@ func TestFleetRefusals(t *testing.T) {
 		want  string
 	}{
 		{"no known host", nil, []string{"NOPE"}, "No hosts targeted"},
-		{"one unknown host", nil, []string{"H1", "NOPE"}, "at least one of the hosts is not enrolled in MDM"},
-		{"MDM off", nil, []string{"H1", "OFF"}, "MDM turned off"},
+		{"MDM off", nil, []string{"OFF"}, "MDM turned off"},
 		{"no Premium", func(s *fleetdmtest.Server) { s.SetPremium(false) }, []string{"H1"}, "DeviceLock needs Fleet Premium"},
 	}
 	for _, tt := range tests {
@@ -155,6 +155,35 @@ func TestFleetRefusals(t *testing.T) {
 				t.Fatalf("devices %d, runs %d", len(res.Devices), fake.Runs())
 			}
 		})
+	}
+}
+
+// TestIsolatesRefusedHosts: Fleet refuses a whole request for one host it
+// does not know or whose MDM is off; those fail alone, the rest are queued
+// under the same CommandUUID in a second request.
+func TestIsolatesRefusedHosts(t *testing.T) {
+	fake := fleetdmtest.Start(token, fleetdmtest.Host{UUID: "H1"}, fleetdmtest.Host{UUID: "H2"}, fleetdmtest.Host{UUID: "OFF", MDMOff: true})
+	defer fake.Close()
+	for _, ids := range [][]string{{"H1", "NOPE", "H2"}, {"OFF", "H1", "H2"}, {"H1", "OFF", "NOPE"}} {
+		req := lockRequest(t, ids...)
+		res, err := client(t, fake.URL).Enqueue(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range res.Devices {
+			bad := d.ID == "NOPE" || d.ID == "OFF"
+			switch {
+			case d.ID != ids[i]:
+				t.Fatalf("%v: device %d is %s", ids, i, d.ID)
+			case bad && (d.Outcome != server.Failed || !strings.Contains(d.Error, map[string]string{"NOPE": "does not know this host", "OFF": "MDM is off"}[d.ID])):
+				t.Fatalf("%v: %+v", ids, d)
+			case !bad && d.Outcome != server.Queued:
+				t.Fatalf("%v: %+v", ids, d)
+			}
+			if q := fake.Queue(d.ID); slices.Contains(q, req.CommandUUID) == bad {
+				t.Fatalf("%v: queue of %s = %v", ids, d.ID, q)
+			}
+		}
 	}
 }
 

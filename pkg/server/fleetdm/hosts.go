@@ -16,11 +16,19 @@ import (
 // HostPath is Fleet's "Get host by identifier" under the server URL.
 const HostPath = "/api/v1/fleet/hosts/identifier/"
 
-// host is the part of Fleet's host object the guard needs.
+// host is the part of Fleet's host object mdmctl needs.
 type host struct {
 	Platform      string `json:"platform"`       // darwin, ios, ipados, ...
 	OSVersion     string `json:"os_version"`     // "macOS 14.6.1"
 	HardwareModel string `json:"hardware_model"` // "Mac14,3"
+	MDM           struct {
+		ConnectedToFleet *bool `json:"connected_to_fleet"`
+	} `json:"mdm"`
+}
+
+// mdmOff: Fleet knows the host but says it is not enrolled in its MDM.
+func (h host) mdmOff() bool {
+	return h.MDM.ConnectedToFleet != nil && !*h.MDM.ConnectedToFleet
 }
 
 // device turns Fleet's words into the guard's facts; what does not parse
@@ -49,63 +57,71 @@ func (h host) device() apple.Device {
 	return d
 }
 
-// Host returns what Fleet knows of a host's platform, model and OS
-// version; found is false for a host Fleet does not know.
-func (c *Client) Host(ctx context.Context, id string) (d apple.Device, found bool, err error) {
+// getHost fetches a host's details; nil for a host Fleet does not know.
+func (c *Client) getHost(ctx context.Context, id string) (*host, error) {
 	u, err := server.JoinPath(c.BaseURL, HostPath+url.PathEscape(id)+"?exclude_software=true")
 	if err != nil {
-		return d, false, err
+		return nil, err
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return d, false, err
+		return nil, err
 	}
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("Authorization", "Bearer "+c.Token)
 	// A host object lists labels, policies and profiles: generous bound.
 	resp, body, err := server.Exchange(c.HTTP, r, 4<<20)
 	if err != nil {
-		return d, false, err
+		return nil, err
 	}
 	origin := server.Origin(c.BaseURL)
 	var e errorReply
 	if resp.StatusCode == http.StatusNotFound && json.Unmarshal(body, &e) == nil && e.text() != "" {
-		return d, false, nil
+		return nil, nil
 	}
 	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK); err != nil {
-		return d, false, err
+		return nil, err
 	}
 	var reply struct {
 		Host *host `json:"host"`
 	}
 	if err := json.Unmarshal(body, &reply); err != nil || reply.Host == nil {
-		return d, false, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("host %q is not Fleet's host JSON", id)}
+		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("host %q is not Fleet's host JSON", id)}
 	}
-	return reply.Host.device(), true, nil
+	return reply.Host, nil
 }
 
-// Devices looks up ids, workers at a time. The map holds the hosts Fleet
+// Host returns what Fleet knows of a host's platform, model and OS
+// version; found is false for a host Fleet does not know.
+func (c *Client) Host(ctx context.Context, id string) (d apple.Device, found bool, err error) {
+	h, err := c.getHost(ctx, id)
+	if err != nil || h == nil {
+		return d, false, err
+	}
+	return h.device(), true, nil
+}
+
+// hosts fetches ids, workers at a time. The map holds the hosts Fleet
 // knows; err is the first failed lookup, if any (the rest are left out).
-func (c *Client) Devices(ctx context.Context, ids []string, workers int) (map[string]apple.Device, error) {
+func (c *Client) hosts(ctx context.Context, ids []string, workers int) (known map[string]*host, err error) {
 	var (
-		mu       sync.Mutex
-		out      = make(map[string]apple.Device, len(ids))
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan string)
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next = make(chan string)
 	)
+	known = make(map[string]*host, len(ids))
 	for range max(workers, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for id := range next {
-				d, found, err := c.Host(ctx, id)
+				h, herr := c.getHost(ctx, id)
 				mu.Lock()
 				switch {
-				case err != nil && firstErr == nil:
-					firstErr = err
-				case found:
-					out[id] = d
+				case herr != nil && err == nil:
+					err = herr
+				case h != nil:
+					known[id] = h
 				}
 				mu.Unlock()
 			}
@@ -119,5 +135,16 @@ func (c *Client) Devices(ctx context.Context, ids []string, workers int) (map[st
 	}
 	close(next)
 	wg.Wait()
-	return out, firstErr
+	return known, err
+}
+
+// Devices looks up ids, workers at a time, for the guard. The map holds
+// the hosts Fleet knows; err is the first failed lookup, if any.
+func (c *Client) Devices(ctx context.Context, ids []string, workers int) (map[string]apple.Device, error) {
+	known, err := c.hosts(ctx, ids, workers)
+	out := make(map[string]apple.Device, len(known))
+	for id, h := range known {
+		out[id] = h.device()
+	}
+	return out, err
 }
