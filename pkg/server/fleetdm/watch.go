@@ -28,15 +28,24 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, maxPoll)
-		hosts := map[string]int{} // command UUID -> devices still awaited
+		// Fleet returns every answer to a command, not just the awaited
+		// ones: the reply is bounded by all of the command's devices.
+		hosts := map[string]int{}
+		awaited := map[string]bool{}
 		var order []string
-		for _, p := range col.Pending() {
-			if hosts[p.CommandUUID] == 0 {
-				order = append(order, p.CommandUUID)
+		for _, r := range col.Results() {
+			if hosts[r.CommandUUID] == 0 {
+				order = append(order, r.CommandUUID)
 			}
-			hosts[p.CommandUUID]++
+			hosts[r.CommandUUID]++
+			if !r.Answered() && !r.Forgotten {
+				awaited[r.CommandUUID] = true
+			}
 		}
 		for _, uuid := range order {
+			if !awaited[uuid] {
+				continue
+			}
 			answers, known, err := c.Results(ctx, uuid, hosts[uuid])
 			if ctx.Err() != nil {
 				return
