@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 )
 
@@ -139,16 +140,7 @@ type fleetError struct {
 }
 
 func writeError(w http.ResponseWriter, status int, message, name, reason string) {
-	writeJSON(w, status, fleetError{Message: message, Errors: []map[string]string{{"name": name, "reason": reason}}})
-}
-
-// writeJSON answers as Fleet's encodeResponse does: indented JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	servertest.WriteJSON(w, status, fleetError{Message: message, Errors: []map[string]string{{"name": name, "reason": reason}}})
 }
 
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
@@ -241,7 +233,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "Bad Gateway", "base", "Apple push notificiation service: push failed for all hosts")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	servertest.WriteJSON(w, http.StatusOK, map[string]any{
 		"command_uuid": cmd.CommandUUID, "request_type": cmd.RequestType, "failed_uuids": failed, "platform": "darwin",
 	})
 }
@@ -314,7 +306,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 			RequestType: c.reqType, Hostname: "host-" + host, Payload: c.raw, Result: a.result,
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	servertest.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) host(w http.ResponseWriter, r *http.Request) {
@@ -326,7 +318,7 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Resource Not Found", "base", fmt.Sprintf("Host %s was not found in the datastore", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"host": map[string]any{
+	servertest.WriteJSON(w, http.StatusOK, map[string]any{"host": map[string]any{
 		"uuid": h.UUID, "hostname": "host-" + h.UUID, "platform": h.Platform,
 		"os_version": h.OSVersion, "hardware_model": h.HardwareModel,
 		"mdm": map[string]any{"connected_to_fleet": !h.MDMOff},

@@ -14,7 +14,6 @@ package micromdmtest
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +23,8 @@ import (
 	"sync"
 
 	"howett.net/plist"
+
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 )
 
 // User is the Basic auth user MicroMDM requires.
@@ -162,7 +163,7 @@ func (s *Server) rawCommand(w http.ResponseWriter, r *http.Request) {
 	s.received = append(s.received, Command{UDID: udid, Method: r.Method,
 		CommandUUID: cmd.CommandUUID, RequestType: cmd.Command.RequestType, Raw: body})
 	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, map[string]any{"payload": map[string]any{
+	servertest.WriteJSON(w, http.StatusCreated, map[string]any{"payload": map[string]any{
 		"udid":         udid,
 		"command_uuid": cmd.CommandUUID,
 		"command":      map[string]any{"request_type": cmd.Command.RequestType},
@@ -171,14 +172,5 @@ func (s *Server) rawCommand(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"error": msg})
-}
-
-// writeJSON answers as MicroMDM's httputil does: indented JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	servertest.WriteJSON(w, status, map[string]any{"error": msg})
 }
