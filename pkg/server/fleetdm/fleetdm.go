@@ -48,7 +48,7 @@ const (
 
 // ErrNoPush is returned for a Request with NoPush: Fleet pushes after every
 // queued command and cannot be told otherwise.
-var ErrNoPush = errors.New("Fleet always sends a push for a queued command; queuing without a push is not supported")
+var ErrNoPush = errors.New("queuing without a push is not supported: Fleet always sends a push for a queued command")
 
 // Client talks to one Fleet server.
 type Client struct {
@@ -102,7 +102,7 @@ func (e errorReply) text() string {
 func replyLimit(ids int) int64 { return 64<<10 + int64(ids)*128 }
 
 var (
-	errLanded     = errors.New("Fleet holds the command")
+	errLanded     = errors.New("command already held by Fleet")
 	errUnverified = errors.New("unverified")
 )
 
@@ -115,7 +115,7 @@ var (
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	switch {
 	case len(req.IDs) == 0:
-		return nil, errors.New("Fleet needs at least one host per request, got 0")
+		return nil, errors.New("no host given: Fleet needs at least one per request")
 	case req.NoPush:
 		return nil, ErrNoPush
 	}
