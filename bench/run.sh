@@ -11,6 +11,7 @@
 #   bash bench/run.sh                    # N=10000, CURL_N=2000, BIG=100000, R=3
 #   N=2000 CURL_N=200 BIG=0 R=1 bash bench/run.sh
 set -euo pipefail
+export LC_ALL=C # a decimal point in EPOCHREALTIME
 cd "$(dirname "$0")/.."
 
 N=${N:-10000}
@@ -51,15 +52,18 @@ payload='<?xml version="1.0" encoding="UTF-8"?><plist version="1.0"><dict><key>C
 export KEY payload
 
 # once NAME DEVICES COMMAND: runs COMMAND (it reads $url) once against a
-# fresh server and records its wall time and peak RSS.
+# fresh server and records its wall time (to the millisecond: GNU time's
+# 10 ms steps are too coarse for runs of 50 ms) and peak RSS (GNU time).
 once() {
-	local name=$1 n=$2 cmd=$3
+	local name=$1 n=$2 cmd=$3 t0 t1 rss
 	start_server
 	export url
-	/usr/bin/time -f "%e %M" -o "$work/time" bash -c "$cmd" >/dev/null
+	t0=$EPOCHREALTIME
+	/usr/bin/time -f "%M" -o "$work/time" bash -c "$cmd" >/dev/null
+	t1=$EPOCHREALTIME
 	stop_server
-	read -r wall rss <"$work/time"
-	echo "$name $n $wall $rss" >>"$work/runs"
+	read -r rss <"$work/time"
+	echo "$name $n $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $rss" >>"$work/runs"
 }
 
 mdmctl_cmd() { echo "seq -f 'DEV%06g' $1 | MDMCTL_SERVER=\$url MDMCTL_API_KEY=$KEY $work/mdmctl lock - --yes --no-push --platform ios -o jsonl"; }
