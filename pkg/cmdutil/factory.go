@@ -54,7 +54,7 @@ type Connection struct {
 	// Close releases what Connect started; never nil.
 	Close func()
 	// Answers, when set, feeds device answers straight to a collector (the
-	// sandbox); otherwise --wait runs a webhook receiver.
+	// sandbox's, or Fleet's polled); otherwise --wait runs a webhook receiver.
 	Answers func(*webhook.Collector)
 	// Facts, when set, looks devices up on the server (the sandbox's fleet,
 	// Fleet's hosts); the guard uses what it finds where the input gave no

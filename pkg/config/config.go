@@ -30,6 +30,11 @@ const (
 // Kinds lists the accepted kinds, for validation and completion.
 var Kinds = []string{KindNanoMDM, KindMicroMDM, KindFleet, KindRaw, KindSandbox}
 
+// KnowsDevices reports whether a kind's server can tell the guard each
+// device's platform, model and OS version (the sandbox's fleet, Fleet's
+// hosts).
+func KnowsDevices(kind string) bool { return kind == KindSandbox || kind == KindFleet }
+
 // SandboxContext is the built-in context that needs no configuration.
 const SandboxContext = "sandbox"
 

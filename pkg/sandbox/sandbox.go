@@ -148,17 +148,20 @@ func (s *Sandbox) Transport() http.RoundTripper { return handlerTransport{s.hand
 // Members lists the fleet.
 func (s *Sandbox) Members() []Member { return s.members }
 
-// Facts returns what the sandbox knows about a device, for the guard.
-func (s *Sandbox) Facts(id string) (apple.Device, bool) {
-	d, ok := s.devices[id]
-	if !ok {
-		return apple.Device{}, false
+// Facts returns what the sandbox knows about the devices among ids, for
+// the guard.
+func (s *Sandbox) Facts(_ context.Context, ids []string) map[string]apple.Device {
+	known := map[string]apple.Device{}
+	for _, id := range ids {
+		if d, ok := s.devices[id]; ok {
+			v, err := apple.ParseVersion(d.Facts.OSVersion)
+			if err != nil {
+				v = nil
+			}
+			known[id] = apple.Device{Platform: d.Facts.Platform, Model: d.Facts.Model, OSVersion: v}
+		}
 	}
-	v, err := apple.ParseVersion(d.Facts.OSVersion)
-	if err != nil {
-		v = nil
-	}
-	return apple.Device{Platform: d.Facts.Platform, Model: d.Facts.Model, OSVersion: v}, true
+	return known
 }
 
 // Device returns a fleet device (tests inspect what it received).

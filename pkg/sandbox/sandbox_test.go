@@ -69,7 +69,7 @@ func TestFleetAnswersAsListed(t *testing.T) {
 			t.Errorf("the busy Mac said NotNow %d times, want 1", r.NotNow)
 		}
 	}
-	if f, ok := sb.Facts("2E8A1C3F-0B11-4D04-9A10-000000001104"); !ok || apple.Assess(f, apple.DeviceLock{}).Risk != apple.RiskDeactivation {
+	if f, ok := sb.Facts(context.Background(), []string{"2E8A1C3F-0B11-4D04-9A10-000000001104", "NOT-IN-FLEET"})["2E8A1C3F-0B11-4D04-9A10-000000001104"]; !ok || apple.Assess(f, apple.DeviceLock{}).Risk != apple.RiskDeactivation {
 		t.Errorf("the sandbox's Apple silicon Mac on 11.4 must be one the guard refuses: %+v", f)
 	}
 }

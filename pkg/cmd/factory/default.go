@@ -207,14 +207,6 @@ func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (
 		Name:        "sandbox",
 		Close:       sb.Close,
 		Answers:     sb.Subscribe,
-		Facts: func(_ context.Context, ids []string) map[string]apple.Device {
-			known := map[string]apple.Device{}
-			for _, id := range ids {
-				if d, ok := sb.Facts(id); ok {
-					known[id] = d
-				}
-			}
-			return known
-		},
+		Facts:       sb.Facts,
 	}, nil
 }

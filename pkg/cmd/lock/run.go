@@ -163,7 +163,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 		// Servers that know their devices feed the guard. Others are not
 		// contacted yet: a run the guard refuses whole needs no server.
-		if settings.Kind == config.KindSandbox || settings.Kind == config.KindFleet {
+		if config.KnowsDevices(settings.Kind) {
 			if err := connect(); err != nil {
 				return err
 			}
