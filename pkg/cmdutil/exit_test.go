@@ -1,0 +1,83 @@
+package cmdutil_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// TestExitCode pins the documented codes to the errors that produce them,
+// also when wrapped.
+func TestExitCode(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("lock: %w", err) }
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, 0},
+		{"plain", errors.New("boom"), 1},
+		{"declined", &cmdutil.CancelError{}, 1},
+		{"usage", cmdutil.Usagef("bad --pin"), 2},
+		{"wrapped usage", wrap(cmdutil.Usagef("bad --pin")), 2},
+		{"401", &server.HTTPError{Status: 401}, 4},
+		{"403 wrapped", wrap(&server.HTTPError{Status: 403}), 4},
+		{"404", &server.HTTPError{Status: 404}, 1},
+		{"unreachable", &server.UnavailableError{Err: errors.New("connection refused")}, 5},
+		{"deadline", wrap(context.DeadlineExceeded), 5},
+		{"protocol", &server.ProtocolError{Problem: "not JSON"}, 1},
+		{"interrupted", wrap(context.Canceled), 130},
+		{"decided", &cmdutil.ExitError{Code: 7}, 7},
+	}
+	for _, tt := range tests {
+		if got := cmdutil.ExitCode(tt.err); got != tt.want {
+			t.Errorf("%s: ExitCode(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestRunExitCode decides a run from its per-device outcomes.
+func TestRunExitCode(t *testing.T) {
+	s := func(counts ...any) report.Summary {
+		out := report.Summary{}
+		for i := 0; i < len(counts); i += 2 {
+			out[counts[i].(report.Outcome)] = counts[i+1].(int)
+		}
+		return out
+	}
+	unreachable := &server.UnavailableError{Err: errors.New("refused")}
+	tests := []struct {
+		name    string
+		summary report.Summary
+		sendErr error
+		want    int
+	}{
+		{"all queued", s(report.Queued, 3), nil, 0},
+		{"dry run", s(report.Planned, 2), nil, 0},
+		{"one not pushed", s(report.Queued, 2, report.QueuedNotPushed, 1), nil, 3},
+		{"one failed", s(report.Queued, 2, report.Failed, 1), nil, 3},
+		{"one refused, rest queued", s(report.Queued, 2, report.Refused, 1), nil, 3},
+		{"invalid skipped", s(report.Queued, 2, report.Invalid, 1), nil, 3},
+		{"all failed", s(report.Failed, 2), nil, 1},
+		{"all refused", s(report.Refused, 2), nil, 6},
+		{"refused and invalid", s(report.Refused, 2, report.Invalid, 1), nil, 6},
+		{"nothing reached: server down", s(report.Failed, 2), unreachable, 5},
+		{"nothing reached: credentials", s(report.Failed, 2), &server.HTTPError{Status: 401}, 4},
+		{"server down for some", s(report.Queued, 1, report.Failed, 1), unreachable, 3},
+		{"all acknowledged", s(report.Acknowledged, 2), nil, 0},
+		{"a device error wins over silence", s(report.Acknowledged, 1, report.DeviceError, 1, report.NoAnswer, 1), nil, 7},
+		{"format error", s(report.CommandFormatError, 1), nil, 7},
+		{"silent", s(report.Acknowledged, 1, report.NoAnswer, 1), nil, 8},
+		{"interrupted", s(report.Queued, 1, report.NotSent, 2), nil, 130},
+	}
+	for _, tt := range tests {
+		if got := cmdutil.RunExitCode(tt.summary, tt.sendErr); got != tt.want {
+			t.Errorf("%s: RunExitCode(%v, %v) = %d, want %d", tt.name, tt.summary, tt.sendErr, got, tt.want)
+		}
+	}
+}
