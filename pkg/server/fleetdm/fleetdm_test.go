@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -382,5 +383,47 @@ func TestWatchDeliversEachAnswer(t *testing.T) {
 		t.Fatalf("PIN: %+v", got["PIN"])
 	case got["OFF"].Answered():
 		t.Fatalf("OFF answered: %+v", got["OFF"])
+	}
+}
+
+// TestWatchManyCommands: a command per device (a PIN per Mac), all polled
+// and each answer matched to its own command.
+func TestWatchManyCommands(t *testing.T) {
+	var hosts []fleetdmtest.Host
+	for i := range 40 {
+		hosts = append(hosts, fleetdmtest.Host{UUID: fmt.Sprintf("MAC-%02d", i), Behavior: simdevice.RequirePIN})
+	}
+	fake := fleetdmtest.Start(token, hosts...)
+	defer fake.Close()
+	c := client(t, fake.URL)
+	col := webhook.NewCollector()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var reqs []server.Request
+	for i, h := range hosts {
+		uuid := apple.NewCommandUUID()
+		payload, err := apple.DeviceLock{PIN: fmt.Sprintf("%06d", i)}.Payload(uuid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := server.Request{CommandUUID: uuid, RequestType: apple.RequestTypeDeviceLock, Payload: payload, IDs: []string{h.UUID}}
+		col.Expect(uuid, h.UUID)
+		reqs = append(reqs, req)
+	}
+	go c.Watch(ctx, col, func(err error) { t.Errorf("poll: %v", err) })
+	for _, req := range reqs {
+		if _, err := c.Enqueue(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCtx, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	if err := col.Wait(waitCtx); err != nil {
+		t.Fatalf("not all answered: %v pending", col.Pending())
+	}
+	for i, r := range col.Results() {
+		if r.CommandUUID != reqs[i].CommandUUID || r.ID != reqs[i].IDs[0] || r.Response.Status != apple.StatusAcknowledged {
+			t.Fatalf("result %d = %+v", i, r)
+		}
 	}
 }
