@@ -57,6 +57,9 @@ func ValidateTargetID(id string) error {
 	case len(id) > maxIDLen:
 		return fmt.Errorf("target ID %.20q... is longer than %d bytes", id, maxIDLen)
 	}
+	if i := badASCIIByte(id); i < 0 {
+		return nil // every byte plain ASCII: the common case, checked without decoding
+	}
 	for _, r := range id {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return fmt.Errorf("target ID %q contains whitespace or a control character", id)
@@ -66,6 +69,17 @@ func ValidateTargetID(id string) error {
 		}
 	}
 	return nil
+}
+
+// badASCIIByte returns the index of the first byte of id that is not a
+// printable ASCII character allowed in a target ID, or -1.
+func badASCIIByte(id string) int {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c >= 0x7f || c == ',' || c == '/' || c == '?' || c == '#' || c == '%' {
+			return i
+		}
+	}
+	return -1
 }
 
 // ValidateModel accepts a printable model identifier. An unrecognized but

@@ -57,6 +57,15 @@ func appendDevice(b []byte, d report.Device) ([]byte, error) {
 
 const hex = "0123456789abcdef"
 
+// plainASCII marks the ASCII bytes encoding/json copies as they are: one
+// lookup per byte instead of six comparisons.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString quotes s as encoding/json does, HTML escaping included.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
@@ -64,7 +73,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
