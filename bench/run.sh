@@ -102,9 +102,25 @@ awk '
 	END {
 		print "--"
 		if ("curl-loop" in wall) printf "curl loop vs mdmctl, per device: %.2f ms vs %.3f ms: mdmctl %.0fx faster\n", 1000*wall["curl-loop"]/n["curl-loop"], 1000*wall["mdmctl"]/n["mdmctl"], (wall["curl-loop"]/n["curl-loop"])/(wall["mdmctl"]/n["mdmctl"])
-		printf "mdmctl / bare Go client at %d devices: %.2fx\n", n["mdmctl"], wall["mdmctl"]/wall["bare-go"]
+		printf "mdmctl / bare Go client at %d devices: %.2fx (medians)\n", n["mdmctl"], wall["mdmctl"]/wall["bare-go"]
 		if ("mdmctl-big" in wall) {
-			printf "mdmctl / bare Go client at %d devices: %.2fx\n", n["mdmctl-big"], wall["mdmctl-big"]/wall["bare-go-big"]
+			printf "mdmctl / bare Go client at %d devices: %.2fx (medians)\n", n["mdmctl-big"], wall["mdmctl-big"]/wall["bare-go-big"]
 			printf "mdmctl peak RSS at %d devices: %.1f MB\n", n["mdmctl-big"], rss["mdmctl-big"]/1024
 		}
 	}' "$work/results"
+
+# The machine's load drifts over a session more than the difference being
+# measured, so also compare each mdmctl run with the bare client's run next
+# to it: the median of those paired ratios.
+paired() { # paired A B: median of A's i-th wall time over B's
+	awk -v a="$1" -v b="$2" '
+		$1 == a { wa[++na] = $3; devices = $2 } $1 == b { wb[++nb] = $3 }
+		END {
+			for (i = 1; i <= na && i <= nb; i++) r[i] = wa[i] / wb[i]
+			n = i - 1
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j-1] > r[j]; j--) { t = r[j]; r[j] = r[j-1]; r[j-1] = t }
+			if (n > 0) printf "mdmctl / bare Go client at %d devices, run by run: median %.2fx, middle half %.2fx to %.2fx\n", devices, r[int((n + 1) / 2)], r[int(n / 4) + 1], r[int(3 * n / 4)]
+		}' "$work/runs"
+}
+paired mdmctl bare-go
+if [ "$BIG" -gt 0 ]; then paired mdmctl-big bare-go-big; fi
