@@ -143,7 +143,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	// here they describe the context being written.
 	fl := cmd.Flags()
 	fl.StringVar(&c.Server, "server", "", "server URL")
-	fl.StringVar(&c.Kind, "kind", "", "server kind: nanomdm (default), micromdm, fleet, raw")
+	fl.StringVar(&c.Kind, "kind", "", "server kind: nanomdm (default), micromdm, fleet, raw, sandbox")
 	fl.StringVar(&c.APIUser, "api-user", "", "HTTP Basic user, when not the kind's default")
 	fl.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key")
 	fl.StringVar(&c.CAFile, "ca-file", "", "PEM file of CAs for the server's certificate")
@@ -153,6 +153,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&c.WebhookHMACKeyFile, "webhook-hmac-key-file", "", "file holding the webhook HMAC key")
 	fl.BoolVar(&use, "use", false, "also make it the current context")
 	cmd.ValidArgsFunction = completeContextArg(f)
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

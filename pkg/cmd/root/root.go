@@ -2,6 +2,7 @@
 package root
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/config"
 )
 
 // NewCmdRoot returns the mdmctl command with every subcommand.
@@ -47,7 +49,7 @@ does not.`,
 	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")
 	pf.String("context", "", "context from the config file to use")
 	pf.String("server", "", "MDM server URL (NanoHUB: include the /api/v1/nanomdm prefix)")
-	pf.String("kind", "", "server kind: nanomdm, micromdm, fleet, raw, sandbox")
+	pf.String("kind", "", "server kind: "+strings.Join(config.Kinds, ", "))
 	pf.String("api-user", "", "HTTP Basic user (default per kind: nanomdm, micromdm)")
 	pf.String("api-key-file", "", "file holding the API key")
 	pf.String("ca-file", "", "PEM file of CA certificates that sign the server's certificate")
@@ -60,7 +62,7 @@ does not.`,
 	pf.Int("retries", 3, "retries of a request that got no answer (connection failure, 429, 502, 503, 504)")
 	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
 	pf.Bool("no-color", false, "disable color")
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"nanomdm", "micromdm", "raw", "sandbox"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("context", configcmd.CompleteContexts(f))
 
 	cmd.AddCommand(
