@@ -338,35 +338,44 @@ func resultsLimit(hosts int) int64 { return 1<<20 + int64(hosts)*32<<10 }
 // Results returns the answers Fleet holds for commandUUID. known is false
 // when Fleet has no such command.
 func (c *Client) Results(ctx context.Context, commandUUID string, hosts int) (answers []Answer, known bool, err error) {
-	u, err := server.JoinPath(c.BaseURL, ResultsPath+"?command_uuid="+url.QueryEscape(commandUUID))
+	var reply struct {
+		Results []Answer `json:"results"`
+	}
+	known, err = c.get(ctx, ResultsPath+"?command_uuid="+url.QueryEscape(commandUUID), resultsLimit(hosts), &reply, "command results")
+	return reply.Results, known, err
+}
+
+// get reads the Fleet resource at path (escaped, under BaseURL) into v.
+// found is false when Fleet answers that it has no such thing (a 404 in
+// its error shape; a bare 404 is a wrong URL, an error). what names the
+// resource in errors.
+func (c *Client) get(ctx context.Context, path string, limit int64, v any, what string) (found bool, err error) {
+	u, err := server.JoinPath(c.BaseURL, path)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, body, err := server.Exchange(c.HTTP, r, resultsLimit(hosts))
+	resp, body, err := server.Exchange(c.HTTP, r, limit)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
 	origin := server.Origin(c.BaseURL)
 	var e errorReply
 	if resp.StatusCode == http.StatusNotFound && json.Unmarshal(body, &e) == nil && e.text() != "" {
-		return nil, false, nil
+		return false, nil
 	}
 	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK); err != nil {
-		return nil, false, err
+		return false, err
 	}
-	var reply struct {
-		Results []Answer `json:"results"`
+	if err := json.Unmarshal(body, v); err != nil {
+		return false, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("%s are not Fleet's JSON: %v", what, err)}
 	}
-	if err := json.Unmarshal(body, &reply); err != nil {
-		return nil, false, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("command results are not Fleet's JSON: %v", err)}
-	}
-	return reply.Results, true, nil
+	return true, nil
 }
 
 // holds asks Fleet whether it has req's command.

@@ -2,9 +2,7 @@ package fleetdm
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -59,34 +57,16 @@ func (h host) device() apple.Device {
 
 // getHost fetches a host's details; nil for a host Fleet does not know.
 func (c *Client) getHost(ctx context.Context, id string) (*host, error) {
-	u, err := server.JoinPath(c.BaseURL, HostPath+url.PathEscape(id)+"?exclude_software=true")
-	if err != nil {
-		return nil, err
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	r.Header.Set("Accept", "application/json")
-	r.Header.Set("Authorization", "Bearer "+c.Token)
-	// A host object lists labels, policies and profiles: generous bound.
-	resp, body, err := server.Exchange(c.HTTP, r, 4<<20)
-	if err != nil {
-		return nil, err
-	}
-	origin := server.Origin(c.BaseURL)
-	var e errorReply
-	if resp.StatusCode == http.StatusNotFound && json.Unmarshal(body, &e) == nil && e.text() != "" {
-		return nil, nil
-	}
-	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK); err != nil {
-		return nil, err
-	}
 	var reply struct {
 		Host *host `json:"host"`
 	}
-	if err := json.Unmarshal(body, &reply); err != nil || reply.Host == nil {
-		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("host %q is not Fleet's host JSON", id)}
+	// A host object lists labels, policies and profiles: a generous bound.
+	found, err := c.get(ctx, HostPath+url.PathEscape(id)+"?exclude_software=true", 4<<20, &reply, "host details")
+	switch {
+	case err != nil || !found:
+		return nil, err
+	case reply.Host == nil:
+		return nil, &server.ProtocolError{Server: server.Origin(c.BaseURL), Problem: fmt.Sprintf("host %q is not Fleet's host JSON", id)}
 	}
 	return reply.Host, nil
 }
