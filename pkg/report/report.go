@@ -16,6 +16,10 @@ const (
 	Invalid         Outcome = "invalid"  // the input line was invalid and skipped
 	NotSent         Outcome = "not-sent" // interrupted before its request went out
 	Planned         Outcome = "planned"  // --dry-run
+	// Unknown: every attempt may have reached the server and none got an
+	// answer, so the device may hold the command. A blind rerun with a new
+	// CommandUUID could queue a second lock (and a second PIN).
+	Unknown Outcome = "unknown"
 
 	Acknowledged       Outcome = "acknowledged"
 	DeviceError        Outcome = "error"
@@ -43,6 +47,10 @@ type Device struct {
 	Source string `json:"source,omitempty"`
 	// PIN is set only with --show-pins; never printed otherwise.
 	PIN string `json:"pin,omitempty"`
+	// NotReached marks a failed device whose request provably never reached
+	// the server (refused before connecting, or answered 429/503 on every
+	// attempt): a resume may send it again under the same CommandUUID.
+	NotReached bool `json:"-"`
 }
 
 // Summary counts devices per outcome.
