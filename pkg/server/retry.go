@@ -144,7 +144,9 @@ func (p Retry) Do(ctx context.Context, c *http.Client, newReq NewRequest, limit 
 			continue
 		}
 		if err != nil {
-			sent.Landed = sent.Landed || mayHaveLanded
+			// A reply that is no answer (lost, timed out) may follow a
+			// landed request; a protocol error is the server's refusal.
+			sent.Landed = sent.Landed || (mayHaveLanded && unavailable != nil)
 			return resp, body, sent, sent.Unanswered(err)
 		}
 		sent.Status = resp.StatusCode
