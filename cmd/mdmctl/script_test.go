@@ -70,6 +70,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"wait-lines":          cmdWaitLines,
 		"fault-server":        cmdFaultServer,
 		"flaky-proxy":         cmdFlakyProxy,
+		"wait-requests":       cmdWaitRequests,
 		"tls-server":          cmdTLSServer,
 		"wait-http":           cmdWaitHTTP,
 	}
