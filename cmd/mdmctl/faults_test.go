@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -173,23 +172,4 @@ func cmdFlakyProxy(ts *testscript.TestScript, neg bool, args []string) {
 	counters.Store(srv.URL, &n)
 	ts.Setenv(countingKey, srv.URL)
 	ts.Setenv("MDMCTL_SERVER", srv.URL)
-}
-
-// cmdWaitRequests waits until the script's counting server has received
-// at least N requests, so a script can interrupt mdmctl mid-run.
-func cmdWaitRequests(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: wait-requests N")
-	}
-	want, err := strconv.ParseInt(args[0], 10, 64)
-	ts.Check(err)
-	v, ok := counters.Load(ts.Getenv(countingKey))
-	if !ok {
-		ts.Fatalf("no counting server in this script")
-	}
-	for deadline := time.Now().Add(10 * time.Second); v.(*atomic.Int64).Load() < want; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			ts.Fatalf("counting server received %d requests after 10s, want %d", v.(*atomic.Int64).Load(), want)
-		}
-	}
 }
