@@ -144,3 +144,24 @@ func TestEnqueueAnswersByStorage(t *testing.T) {
 		})
 	}
 }
+
+func TestCloneEnrollmentIsQueuedLikeTheOriginal(t *testing.T) {
+	s := StartT(t, Options{Storage: PgSQL})
+	s.NewDevice(t, "REAL-1", simdevice.Acknowledge, mac)
+	if err := s.CloneEnrollment("REAL-1", []string{"CLONE-1", "CLONE-'2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Enqueue(testContext(t), lockPayload(t, "CLONE-CMD"), "REAL-1", "CLONE-1", "CLONE-'2"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Query("SELECT id FROM enrollment_queue WHERE command_uuid = 'CLONE-CMD' ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "CLONE-'2\nCLONE-1\nREAL-1"; got != want {
+		t.Errorf("queued for %q, want %q", got, want)
+	}
+	if err := s.CloneEnrollment("NEVER-ENROLLED", []string{"CLONE-3"}); err == nil {
+		t.Error("cloning an enrollment that does not exist succeeded")
+	}
+}

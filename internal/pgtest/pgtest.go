@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -222,29 +223,32 @@ func (c *Cluster) CreateDatabase(name, template string) error {
 	return err
 }
 
-// Query runs sql in database db with psql and returns its unaligned,
-// tuples-only output (one row a line, columns separated by |), trimmed.
+// Query runs sql (one or more statements, of any length: psql reads them
+// from its stdin) in database db, stopping at the first error, and returns
+// psql's unaligned, tuples-only output (a row a line, columns separated by
+// |), trimmed.
 func (c *Cluster) Query(db, sql string) (string, error) {
-	return c.psql(db, "-c", sql)
+	return c.psql(db, strings.NewReader(sql))
 }
 
 // LoadFile runs the SQL file path in database db, stopping at its first error.
 func (c *Cluster) LoadFile(db, path string) error {
-	_, err := c.psql(db, "-f", path)
+	_, err := c.psql(db, nil, "-f", path)
 	return err
 }
 
-func (c *Cluster) psql(db string, args ...string) (string, error) {
+func (c *Cluster) psql(db string, stdin io.Reader, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	base := []string{"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
 		"-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", Superuser, "-d", db}
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "psql"), append(base, args...)...)
 	cmd.Env = cleanEnv()
+	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("psql %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
+		return "", fmt.Errorf("psql on %s: %v: %s", db, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return strings.TrimSpace(stdout.String()), nil
 }
