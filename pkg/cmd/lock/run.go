@@ -216,6 +216,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	r.startProgress(len(send))
 
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
+	if opts.CommandUUID == "" {
+		sendOpts.NewUUID = opts.NewUUID
+	}
 	if opts.PINGenerate {
 		esc, err := escrow.Open(opts.PINEscrow)
 		if err != nil {
@@ -227,9 +230,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if opts.Wait > 0 && !conn.Synchronous {
 		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
 	}
-	// The first interrupt stops new requests; those in flight finish under
-	// their own timeout.
-	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, r.emit)
+	// The first interrupt stops new requests and retries; attempts in
+	// flight finish within --timeout.
+	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, r.emit)
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
 }
@@ -263,7 +266,16 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 		fmt.Fprintf(r.opts.IO.ErrOut, "waiting up to %s for answers at %s\n", r.opts.Wait, url)
 	}
 	r.run.Waited = true
-	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, join.Queued)
+	// A request split under new CommandUUIDs is awaited under those.
+	before := sendOpts.BeforeSend
+	sendOpts.BeforeSend = func(c fleet.Command) error {
+		join.Expect([]fleet.Command{c})
+		if before != nil {
+			return before(c)
+		}
+		return nil
+	}
+	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, join.Queued)
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
 	defer cancel()
 	_ = collector.Wait(waitCtx)
