@@ -10,6 +10,7 @@
 #
 #   bash bench/run.sh                    # N=10000, CURL_N=2000, BIG=100000, R=3
 #   N=2000 CURL_N=200 BIG=0 R=1 bash bench/run.sh
+#   STALE=1 CURL_N=0 BIG=0 bash bench/run.sh   # plus 1% stale IDs on PostgreSQL
 set -euo pipefail
 export LC_ALL=C # a decimal point in EPOCHREALTIME
 cd "$(dirname "$0")/.."
@@ -124,3 +125,8 @@ paired() { # paired A B: median of A's i-th wall time over B's
 }
 paired mdmctl bare-go
 if [ "$BIG" -gt 0 ]; then paired mdmctl-big bare-go-big; fi
+
+# STALE=1: also 1% stale IDs against NanoMDM on PostgreSQL (bench/stale).
+if [ "${STALE:-0}" = 1 ]; then
+	go run ./bench/stale -n "$N" -r "$R"
+fi

@@ -29,13 +29,20 @@ func devicesOf(ts *testscript.TestScript) *deviceSet {
 	return v.(*deviceSet)
 }
 
-// cmdNanoMDM starts the real NanoMDM v0.9.0 for this script and sets
-// MDMCTL_SERVER and MDMCTL_API_KEY. Options: webhook=URL hmac=KEY.
+// envStorage names the NanoMDM storage the script runs on, set by the test
+// that runs it (scriptParams).
+const envStorage = "STORAGE"
+
+// cmdNanoMDM starts the real NanoMDM v0.9.0 for this script, on the storage
+// $STORAGE names, and sets MDMCTL_SERVER and MDMCTL_API_KEY. Options:
+// webhook=URL hmac=KEY.
 func cmdNanoMDM(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("usage: nanomdm [webhook=URL] [hmac=KEY]")
 	}
-	var opts nanomdmtest.Options
+	st, err := nanomdmtest.ParseStorage(ts.Getenv(envStorage))
+	ts.Check(err)
+	opts := nanomdmtest.Options{Storage: st}
 	for _, a := range args {
 		k, v, _ := strings.Cut(a, "=")
 		switch k {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,22 +16,59 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mdmctl/mdmctl/internal/nanomdmtest"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stopPostgresAfter{m}, map[string]func(){
 		"mdmctl": func() { os.Exit(runWatchingSecrets()) },
 	})
 }
 
+// stopPostgresAfter stops the PostgreSQL cluster the pgsql scripts share
+// once every test has run.
+type stopPostgresAfter struct{ m *testing.M }
+
+func (s stopPostgresAfter) Run() int {
+	defer nanomdmtest.StopPostgres()
+	return s.m.Run()
+}
+
 // TestScripts runs the txtar scripts in testdata/script: mdmctl as a user
-// runs it, against real servers the scripts start.
+// runs it, against real servers the scripts start (NanoMDM in memory).
 func TestScripts(t *testing.T) {
+	p := scriptParams(t, nanomdmtest.InMem)
+	p.Dir = "testdata/script"
+	testscript.Run(t, p)
+}
+
+// storageScripts exercise the enqueue path, whose answers depend on
+// NanoMDM's storage: TestScriptsStorage runs them on the other backends.
+var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "fleet_scale", "retry_no_duplicate", "stale_ids"}
+
+// TestScriptsStorage runs storageScripts against NanoMDM on filekv (its
+// default) and on PostgreSQL (production's), each server with a fresh
+// store. The scripts branch on [storage:NAME] where answers differ.
+func TestScriptsStorage(t *testing.T) {
+	for _, st := range []nanomdmtest.Storage{nanomdmtest.FileKV, nanomdmtest.PgSQL} {
+		t.Run(string(st), func(t *testing.T) {
+			p := scriptParams(t, st)
+			for _, name := range storageScripts {
+				p.Files = append(p.Files, filepath.Join("testdata", "script", name+".txtar"))
+			}
+			testscript.Run(t, p)
+		})
+	}
+}
+
+// scriptParams is the scripts' world: a clean slate, the custom commands,
+// the secrets watcher, and `nanomdm` starting NanoMDM on storage st.
+func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 	leaks := filepath.Join(t.TempDir(), "leaks")
 	// Cleanup runs after every parallel script has finished.
 	t.Cleanup(func() { checkNoLeaks(t, leaks) })
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+	return testscript.Params{
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no user config, no color, no inherited server.
@@ -38,13 +76,23 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv(envSecrets, strings.Join(scriptSecrets, ","))
 			env.Setenv(envLeakFile, leaks)
+			env.Setenv(envStorage, string(st))
 			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
 			return nil
 		},
+		// [storage:pgsql] is true when the script's NanoMDM runs on pgsql.
+		Condition: func(cond string) (bool, error) {
+			name, ok := strings.CutPrefix(cond, "storage:")
+			if !ok {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			want, err := nanomdmtest.ParseStorage(name)
+			return want == st, err
+		},
 		Cmds: scriptCommands(),
-	})
+	}
 }
 
 func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -74,6 +122,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"wait-requests":       cmdWaitRequests,
 		"tls-server":          cmdTLSServer,
 		"wait-http":           cmdWaitHTTP,
+		"nanomdm-sql":         cmdNanoMDMSQL,
+		"clone-enrollment":    cmdCloneEnrollment,
 	}
 }
 

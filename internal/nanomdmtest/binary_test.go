@@ -32,7 +32,9 @@ func TestMain(m *testing.M) {
 		fmt.Print(bin)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	StopPostgres()
+	os.Exit(code)
 }
 
 // fakeInstall stands in for `go install`: it copies src (a real nanomdm

@@ -56,6 +56,9 @@ type Options struct {
 	ExtraArgs       []string // appended to the command line
 	// ReadyTimeout bounds each start attempt; default 20s.
 	ReadyTimeout time.Duration
+	// Storage is the backend; default InMem. PgSQL gives the server its
+	// own fresh database on a PostgreSQL cluster shared by the process.
+	Storage Storage
 }
 
 // Server is a running NanoMDM.
@@ -66,6 +69,8 @@ type Server struct {
 	CAFile string        // the -ca file
 	// Attempts counts start attempts; above 1 means a port was lost to a race.
 	Attempts int
+	Storage  Storage
+	Database string // with PgSQL: the server's database (see Query)
 
 	checkin bool
 	cmd     *exec.Cmd
@@ -75,8 +80,8 @@ type Server struct {
 	close   sync.Once
 }
 
-// Start runs NanoMDM with in-memory storage on a free loopback port and
-// waits until it answers. Stop it with Close.
+// Start runs NanoMDM with the storage opts asks for (in memory by default)
+// on a free loopback port and waits until it answers. Stop it with Close.
 func Start(opts Options) (*Server, error) {
 	dir, err := os.MkdirTemp("", "nanomdm-")
 	if err != nil {
@@ -138,6 +143,13 @@ func start(opts Options, dir string) (*Server, error) {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 20 * time.Second
 	}
+	if opts.Storage == "" {
+		opts.Storage = InMem
+	}
+	storage, db, err := storageArgs(opts.Storage, dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s storage: %w", opts.Storage, err)
+	}
 	// NanoMDM never reports the port it got for :0, and when its port is
 	// taken it logs and exits 0; so pick a free port, and pick another if
 	// a different process won the race for it.
@@ -147,9 +159,10 @@ func start(opts Options, dir string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := launch(bin, dir, caFile, port, opts)
+		s, err := launch(bin, dir, caFile, port, storage, opts)
 		if err == nil {
 			s.CA, s.CAFile, s.Attempts = ca, caFile, attempt
+			s.Storage, s.Database = opts.Storage, db
 			return s, nil
 		}
 		if !errors.Is(err, errPortLost) {
@@ -160,9 +173,9 @@ func start(opts Options, dir string) (*Server, error) {
 	return nil, fmt.Errorf("nanomdm: no free port after 5 attempts:\n%s", strings.Join(lost, "\n"))
 }
 
-func launch(bin, dir, caFile string, port int, opts Options) (*Server, error) {
+func launch(bin, dir, caFile string, port int, storage []string, opts Options) (*Server, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := []string{"-listen", addr, "-ca", caFile, "-api", opts.APIKey, "-storage", "inmem", "-storage-dsn", ""}
+	args := append([]string{"-listen", addr, "-ca", caFile, "-api", opts.APIKey}, storage...)
 	if opts.WebhookURL != "" {
 		args = append(args, "-webhook-url", opts.WebhookURL)
 	}

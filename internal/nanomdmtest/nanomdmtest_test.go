@@ -250,7 +250,7 @@ func TestStartRetriesWhenPortIsTaken(t *testing.T) {
 	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = launch(bin, dir, caFile, port, Options{APIKey: "k", ReadyTimeout: 20 * time.Second})
+	_, err = launch(bin, dir, caFile, port, nil, Options{APIKey: "k", ReadyTimeout: 20 * time.Second})
 	if !errors.Is(err, errPortLost) || !strings.Contains(err.Error(), "exit status 0") {
 		t.Fatalf("launch on a taken port: %v; want errPortLost after exit status 0", err)
 	}
