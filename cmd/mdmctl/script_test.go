@@ -34,6 +34,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no user config, no color, no inherited server.
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
+			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/.local/state")
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv(envSecrets, strings.Join(scriptSecrets, ","))
 			env.Setenv(envLeakFile, leaks)
@@ -72,6 +73,10 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"flaky-proxy":         cmdFlakyProxy,
 		"tls-server":          cmdTLSServer,
 		"wait-http":           cmdWaitHTTP,
+		"gate-proxy":          cmdGateProxy,
+		"gate-open":           cmdGateOpen,
+		"received-as":         cmdReceivedAs,
+		"escrow-one-pin":      cmdEscrowOnePIN,
 	}
 }
 

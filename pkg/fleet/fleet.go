@@ -71,6 +71,9 @@ type Command struct {
 	Lock    apple.DeviceLock
 	Payload []byte
 	Targets []*Target
+	// MayHaveLanded marks a resumed command an earlier run's request may
+	// already have queued (see server.Request).
+	MayHaveLanded bool
 }
 
 // Limits bound what one request may carry.
@@ -224,11 +227,12 @@ func sendOne(stop, reqCtx context.Context, srv server.Server, c Command, opts Op
 		ids[i] = t.ID
 	}
 	res, err := srv.Enqueue(reqCtx, server.Request{
-		CommandUUID: c.UUID,
-		RequestType: apple.RequestTypeDeviceLock,
-		Payload:     c.Payload,
-		IDs:         ids,
-		NoPush:      opts.NoPush,
+		CommandUUID:   c.UUID,
+		RequestType:   apple.RequestTypeDeviceLock,
+		Payload:       c.Payload,
+		IDs:           ids,
+		NoPush:        opts.NoPush,
+		MayHaveLanded: c.MayHaveLanded,
 	})
 	if err != nil {
 		reportAll(c, report.Failed, err.Error(), emit)

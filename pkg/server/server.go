@@ -37,6 +37,10 @@ type Request struct {
 	Payload     []byte // the command plist
 	IDs         []string
 	NoPush      bool
+	// MayHaveLanded says an earlier run's attempt of this very command
+	// (same CommandUUID and bytes) may have reached the server, so an
+	// "already exists" answer means it is queued (a resumed run).
+	MayHaveLanded bool
 }
 
 // DeviceResult is the server's word on one device.

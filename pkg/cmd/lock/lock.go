@@ -55,6 +55,11 @@ type Options struct {
 	ConnectTimeout time.Duration
 	Retries        int
 	Debug          bool
+
+	// Journal is the run journal's path (default: a new file under
+	// $XDG_STATE_HOME/mdmctl/runs); Resume, a journal to resume.
+	Journal string
+	Resume  string
 }
 
 // NewCmdLock returns the lock command; runF replaces the run function in
@@ -130,6 +135,8 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
 	fl.BoolVar(&opts.ShowPINs, "show-pins", false, "print PINs in the output (they are redacted otherwise)")
 	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl")
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
+	fl.StringVar(&opts.Journal, "journal", "", "file the run is journaled to, for --resume (default: a new file in $XDG_STATE_HOME/mdmctl/runs)")
+	fl.StringVar(&opts.Resume, "resume", "", "resume the run journaled in FILE: resend what did not reach the server, with the same CommandUUIDs")
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
