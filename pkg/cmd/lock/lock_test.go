@@ -63,7 +63,7 @@ func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]strin
 			}
 			return state
 		},
-		Now:       time.Now,
+		Now: time.Now,
 		Settings: func(*pflag.FlagSet) (config.Settings, error) {
 			return config.Settings{Kind: config.KindNanoMDM, Server: "https://fake"}, nil
 		},

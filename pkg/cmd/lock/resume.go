@@ -167,7 +167,7 @@ func (r *runner) rebuild(st *journal.State, givenPIN string) (*resumePlan, error
 			if givenPIN == "" {
 				return nil, cmdutil.Usagef("the run sent a PIN: give it again with %s, --pin-file or --pin", EnvPIN)
 			}
-			check, err := journal.PINCheck(st.Header.PINSalt, givenPIN)
+			check, err := r.journal.pinCheck(givenPIN)
 			if err != nil {
 				return nil, err
 			}
