@@ -27,6 +27,7 @@ type gateProxy struct {
 	mu    sync.Mutex
 	addr  string
 	srv   *http.Server
+	l     net.Listener
 	left  atomic.Int64
 	proxy *httputil.ReverseProxy
 }
@@ -40,12 +41,12 @@ func (g *gateProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n == 0 {
-		// The client must dial again for its next request, and find nobody.
+		// Nobody listens before this answer leaves, and the client must
+		// dial again for its next request: it is refused.
 		w.Header().Set("Connection", "close")
 		g.mu.Lock()
-		srv := g.srv
+		g.l.Close()
 		g.mu.Unlock()
-		defer func() { go srv.Close() }()
 	}
 	g.proxy.ServeHTTP(w, r)
 }
@@ -56,7 +57,7 @@ func (g *gateProxy) listen(ts *testscript.TestScript) {
 	g.addr = l.Addr().String()
 	srv := &http.Server{Handler: g}
 	g.mu.Lock()
-	g.srv = srv
+	g.srv, g.l = srv, l
 	g.mu.Unlock()
 	go func() { _ = srv.Serve(l) }()
 	ts.Defer(func() { srv.Close() })

@@ -19,7 +19,7 @@ const (
 	ExitUsage       = 2   // usage error or invalid input; nothing was sent
 	ExitPartial     = 3   // some devices failed, or were queued without a push
 	ExitAuth        = 4   // the server rejected the credentials
-	ExitUnavailable = 5   // server unreachable, timed out, or 5xx without an answer
+	ExitUnavailable = 5   // server unreachable, timed out, or 5xx without an answer; some device unknown (may be queued)
 	ExitRefused     = 6   // refused by the Apple silicon safety guard; nothing was sent
 	ExitDeviceError = 7   // --wait: a device answered Error or CommandFormatError
 	ExitNoAnswer    = 8   // --wait: the wait ended with devices that never answered

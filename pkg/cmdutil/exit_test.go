@@ -74,6 +74,9 @@ func TestRunExitCode(t *testing.T) {
 		{"format error", s(report.CommandFormatError, 1), nil, 7},
 		{"silent", s(report.Acknowledged, 1, report.NoAnswer, 1), nil, 8},
 		{"interrupted", s(report.Queued, 1, report.NotSent, 2), nil, 130},
+		{"all unknown", s(report.Unknown, 2), &server.MaybeQueuedError{Err: unreachable}, 5},
+		{"some unknown, rest queued", s(report.Queued, 2, report.Unknown, 1), nil, 5},
+		{"unknown wins over failed and device errors", s(report.Failed, 1, report.Unknown, 1, report.DeviceError, 1), nil, 5},
 	}
 	for _, tt := range tests {
 		if got := cmdutil.RunExitCode(tt.summary, tt.sendErr); got != tt.want {

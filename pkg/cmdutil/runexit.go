@@ -6,9 +6,15 @@ import "github.com/mdmctl/mdmctl/pkg/report"
 // answers come with --wait or from the raw kind's exchange. sendErr is the
 // first error that kept a request from any answer; when nothing reached a
 // device it decides the code (4 for credentials, 5 for an unreachable server).
+// A device whose fate is unknown (it may be queued) makes the run exit 5.
 func RunExitCode(s report.Summary, sendErr error) int {
 	if s[report.NotSent] > 0 && sendErr == nil {
 		return ExitInterrupted
+	}
+	if s[report.Unknown] > 0 {
+		// Some device may hold the command without anyone knowing: a
+		// script must not read this as "failed, safe to run again".
+		return ExitUnavailable
 	}
 	reached := s[report.Queued] + s[report.QueuedNotPushed] + s[report.Acknowledged] +
 		s[report.DeviceError] + s[report.CommandFormatError] + s[report.NoAnswer] + s[report.Planned]

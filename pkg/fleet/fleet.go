@@ -6,6 +6,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -140,33 +141,37 @@ func Plan(targets []*Target, limits Limits, newUUID func() string, fixedUUID str
 type Options struct {
 	NoPush      bool
 	Concurrency int
-	// BeforeSend runs before a command's request goes out (PIN escrow); an
-	// error keeps the command from being sent.
+	// BeforeSend runs before each request goes out (PIN escrow), for the
+	// halves of a split request too; an error keeps it from being sent.
 	BeforeSend func(Command) error
 	// Flush, when set, runs after the devices of each command have been
 	// emitted, so output leaves in one write per request, not per device.
 	Flush func()
+	// NewUUID gives each half of a split request its fresh CommandUUID. Nil
+	// when the run's CommandUUID is fixed (--command-uuid): a request
+	// refused for an unenrolled ID is then not split.
+	NewUUID func() string
 }
 
 // Emit receives each device's report; Send serializes the calls.
 type Emit func(report.Device)
 
 // Send sends every command, at most opts.Concurrency at a time, and emits
-// one report per target. When stop is cancelled no new request starts and
-// the remaining devices are reported not-sent; requests already in flight
-// run under reqCtx (which carries the timeout) and are reported. It returns
-// the first error that kept a whole request from an answer, so the caller
-// can tell an authentication failure from an unreachable server.
-func Send(stop, reqCtx context.Context, srv server.Server, cmds []Command, opts Options, emit Emit) error {
+// one report per target. When ctx ends (the first Ctrl-C) no new request
+// or retry starts and the remaining devices are reported not-sent; an
+// attempt in flight runs on to its reply. It returns the first error that
+// kept a whole request from an answer, so the caller can tell an
+// authentication failure from an unreachable server.
+func Send(ctx context.Context, srv server.Server, cmds []Command, opts Options, emit Emit) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
 	)
-	safeEmit := func(d report.Device) {
+	s := &sender{ctx: ctx, srv: srv, opts: opts, emit: func(d report.Device) {
 		mu.Lock()
 		defer mu.Unlock()
 		emit(d)
-	}
+	}}
 	fail := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -185,7 +190,7 @@ func Send(stop, reqCtx context.Context, srv server.Server, cmds []Command, opts 
 		go func() {
 			defer wg.Done()
 			for c := range jobs {
-				if err := sendOne(stop, reqCtx, srv, c, opts, safeEmit); err != nil {
+				if err := s.send(c); err != nil {
 					fail(err)
 				}
 				if opts.Flush != nil {
@@ -196,9 +201,9 @@ func Send(stop, reqCtx context.Context, srv server.Server, cmds []Command, opts 
 	}
 	for i, c := range cmds {
 		select {
-		case <-stop.Done():
+		case <-ctx.Done():
 			for _, rest := range cmds[i:] {
-				reportAll(rest, report.NotSent, "interrupted before sending", safeEmit)
+				s.reportAll(rest, report.Device{Outcome: report.NotSent, Error: "interrupted before sending"})
 			}
 			close(jobs)
 			wg.Wait()
@@ -211,14 +216,22 @@ func Send(stop, reqCtx context.Context, srv server.Server, cmds []Command, opts 
 	return firstErr
 }
 
-func sendOne(stop, reqCtx context.Context, srv server.Server, c Command, opts Options, emit Emit) error {
-	if stop.Err() != nil {
-		reportAll(c, report.NotSent, "interrupted before sending", emit)
+// sender sends one run's commands.
+type sender struct {
+	ctx  context.Context
+	srv  server.Server
+	opts Options
+	emit Emit
+}
+
+func (s *sender) send(c Command) error {
+	if s.ctx.Err() != nil {
+		s.reportAll(c, report.Device{Outcome: report.NotSent, Error: "interrupted before sending"})
 		return nil
 	}
-	if opts.BeforeSend != nil {
-		if err := opts.BeforeSend(c); err != nil {
-			reportAll(c, report.NotSent, err.Error(), emit)
+	if s.opts.BeforeSend != nil {
+		if err := s.opts.BeforeSend(c); err != nil {
+			s.reportAll(c, report.Device{Outcome: report.NotSent, Error: err.Error()})
 			return err
 		}
 	}
@@ -226,20 +239,88 @@ func sendOne(stop, reqCtx context.Context, srv server.Server, c Command, opts Op
 	for i, t := range c.Targets {
 		ids[i] = t.ID
 	}
-	res, err := srv.Enqueue(reqCtx, server.Request{
+	res, err := s.srv.Enqueue(s.ctx, server.Request{
 		CommandUUID:   c.UUID,
 		RequestType:   apple.RequestTypeDeviceLock,
 		Payload:       c.Payload,
 		IDs:           ids,
-		NoPush:        opts.NoPush,
+		NoPush:        s.opts.NoPush,
 		MayHaveLanded: c.MayHaveLanded,
 	})
-	if err != nil {
-		reportAll(c, report.Failed, err.Error(), emit)
-		return err
+	var notEnrolled *server.NotEnrolledError
+	switch {
+	case errors.As(err, &notEnrolled):
+		return s.split(c, notEnrolled)
+	case err != nil:
+		return s.unanswered(c, err)
 	}
-	for i, t := range c.Targets {
-		d := res.Devices[i]
+	s.report(c, res)
+	return nil
+}
+
+// unanswered reports the devices of a request that got no per-device
+// answer, each as what the failure leaves it: maybe queued (unknown), cut
+// by an interrupt before anything could land (not-sent), or failed.
+func (s *sender) unanswered(c Command, err error) error {
+	interrupted := s.ctx.Err() != nil && errors.Is(err, context.Canceled)
+	switch {
+	case server.MayBeQueued(err):
+		s.reportAll(c, report.Device{Outcome: report.Unknown, Error: "may be queued: an attempt may have reached the server, and no answer came back (" + err.Error() + "); a run with a new CommandUUID could queue it twice"})
+	case interrupted:
+		s.reportAll(c, report.Device{Outcome: report.NotSent, Error: "interrupted before a retry; no attempt reached the queue (" + err.Error() + ")"})
+	default:
+		s.reportAll(c, report.Device{Outcome: report.Failed, Error: err.Error(), NotReached: server.NotReached(err)})
+	}
+	if interrupted {
+		return nil // the interrupt, not the server, decides the exit
+	}
+	return err
+}
+
+// split answers a request refused whole because some ID is not enrolled:
+// nothing was queued, so each half goes again under a fresh CommandUUID,
+// until the unenrolled IDs stand alone and fail by themselves. For k of
+// them in a batch of n this costs about 2·k·log2(n) more requests.
+func (s *sender) split(c Command, refusal *server.NotEnrolledError) error {
+	if len(c.Targets) == 1 {
+		s.reportAll(c, report.Device{Outcome: report.Failed, Error: "not enrolled on this server: " + refusal.Detail})
+		return nil
+	}
+	if s.opts.NewUUID == nil {
+		s.reportAll(c, report.Device{Outcome: report.Failed, Error: "not queued: " + refusal.Error() +
+			"; finding the unenrolled IDs takes requests with new CommandUUIDs, which --command-uuid rules out: drop --command-uuid or those IDs"})
+		return nil
+	}
+	mid := len(c.Targets) / 2
+	var firstErr error
+	for _, part := range [][]*Target{c.Targets[:mid], c.Targets[mid:]} {
+		half := Command{UUID: s.opts.NewUUID(), Lock: c.Lock, Targets: part}
+		payload, err := half.Lock.Payload(half.UUID)
+		if err == nil {
+			half.Payload = payload
+			err = s.send(half)
+		} else {
+			s.reportAll(half, report.Device{Outcome: report.Failed, Error: err.Error()})
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// report emits the server's word on each target, matched by ID: a device
+// the answer says nothing about is reported unknown, never dropped.
+func (s *sender) report(c Command, res *server.Result) {
+	byID := make(map[string]server.DeviceResult, len(res.Devices))
+	for _, d := range res.Devices {
+		byID[d.ID] = d
+	}
+	for _, t := range c.Targets {
+		d, ok := byID[t.ID]
+		if !ok {
+			d = server.DeviceResult{Outcome: server.Unknown, Error: "may be queued: the server's answer says nothing about this device"}
+		}
 		rd := report.Device{
 			ID:          t.ID,
 			Source:      t.Source(),
@@ -252,9 +333,8 @@ func sendOne(stop, reqCtx context.Context, srv server.Server, c Command, opts Op
 			// The printer drops it unless the user asked to see PINs.
 			rd.PIN = t.Lock.PIN
 		}
-		emit(rd)
+		s.emit(rd)
 	}
-	return nil
 }
 
 // outcome maps the server's word to the report's; a synchronous answer
@@ -281,8 +361,10 @@ func AnswerOutcome(r apple.Response) report.Outcome {
 	return report.DeviceError
 }
 
-func reportAll(c Command, o report.Outcome, why string, emit Emit) {
+// reportAll emits d (its outcome and reason) for every target of c.
+func (s *sender) reportAll(c Command, d report.Device) {
 	for _, t := range c.Targets {
-		emit(report.Device{ID: t.ID, Source: t.Source(), Outcome: o, CommandUUID: c.UUID, Error: why})
+		d.ID, d.Source, d.CommandUUID = t.ID, t.Source(), c.UUID
+		s.emit(d)
 	}
 }

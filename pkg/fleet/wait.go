@@ -9,60 +9,78 @@ import (
 )
 
 // Join merges what the server said about each device with what the device
-// later answered, so that with --wait every device is reported once: when
-// its answer is in, when its command failed to queue, or at the end.
+// later answered, so that with --wait every device is reported once,
+// whichever arrives first: when its answer is in, when its command failed
+// to queue, or at the end. An answer for the device's CommandUUID proves
+// the command was queued, whatever the enqueue reply said (it may have
+// been lost, or a gateway's 502); a device the server refused is failed,
+// answer or not: the answer is another command's under a reused UUID.
 type Join struct {
 	mu        sync.Mutex
 	collector *webhook.Collector
 	emit      Emit
-	queued    map[joinKey]report.Device
-	answers   map[joinKey]webhook.Answer
+	// expected is the CommandUUID each device is awaited under.
+	expected map[string]string
+	// held: queue outcomes waiting for an answer; answers: answers
+	// waiting for the queue outcome.
+	held    map[joinKey]report.Device
+	answers map[joinKey]webhook.Answer
 }
 
 type joinKey struct{ uuid, id string }
 
 // NewJoin waits through c (whose OnAnswer it takes) and reports through emit.
 func NewJoin(c *webhook.Collector, emit Emit) *Join {
-	j := &Join{collector: c, emit: emit, queued: map[joinKey]report.Device{}, answers: map[joinKey]webhook.Answer{}}
+	j := &Join{collector: c, emit: emit, expected: map[string]string{},
+		held: map[joinKey]report.Device{}, answers: map[joinKey]webhook.Answer{}}
 	c.OnAnswer = j.answer
 	return j
 }
 
-// Expect registers every target of cmds before anything is sent.
+// Expect registers every target of cmds before it is sent. A device
+// expected again under another CommandUUID (its request was split) is no
+// longer awaited under the old one, which queued nothing.
 func (j *Join) Expect(cmds []Command) {
 	for _, c := range cmds {
 		ids := make([]string, len(c.Targets))
+		j.mu.Lock()
 		for i, t := range c.Targets {
 			ids[i] = t.ID
+			if old, ok := j.expected[t.ID]; ok && old != c.UUID {
+				j.collector.Forget(old, t.ID)
+			}
+			j.expected[t.ID] = c.UUID
 		}
+		j.mu.Unlock()
 		j.collector.Expect(c.UUID, ids...)
 	}
+}
+
+// awaitsAnswer reports whether a queue outcome leaves the device able to
+// answer: queued, or possibly queued.
+func awaitsAnswer(o report.Outcome) bool {
+	return o == report.Queued || o == report.QueuedNotPushed || o == report.Unknown
 }
 
 // Queued takes the server's word on a device (it is Send's Emit).
 func (j *Join) Queued(d report.Device) {
 	k := joinKey{d.CommandUUID, d.ID}
-	switch d.Outcome {
-	case report.Queued, report.QueuedNotPushed:
+	j.mu.Lock()
+	a, answered := j.answers[k]
+	delete(j.answers, k)
+	wait := awaitsAnswer(d.Outcome) && !answered
+	if wait {
+		j.held[k] = d
+	}
+	j.mu.Unlock()
+	switch {
+	case wait:
+	case answered && awaitsAnswer(d.Outcome):
+		j.emit(merge(d, a))
 	default:
 		// Not queued (or answered in the same exchange): nothing to wait for.
 		j.collector.Forget(d.CommandUUID, d.ID)
-		j.mu.Lock()
-		_, answered := j.answers[k]
-		j.mu.Unlock()
-		if !answered {
-			j.emit(d)
-		}
-		return
-	}
-	j.mu.Lock()
-	a, answered := j.answers[k]
-	if !answered {
-		j.queued[k] = d
-	}
-	j.mu.Unlock()
-	if answered {
-		j.emit(merge(d, a))
+		j.emit(d)
 	}
 }
 
@@ -71,28 +89,28 @@ func (j *Join) Queued(d report.Device) {
 func (j *Join) answer(a webhook.Answer) {
 	k := joinKey{a.CommandUUID, a.ID}
 	j.mu.Lock()
-	d, queued := j.queued[k]
-	if queued {
-		delete(j.queued, k)
+	d, held := j.held[k]
+	if held {
+		delete(j.held, k)
 	} else {
 		j.answers[k] = a
 	}
 	j.mu.Unlock()
-	if queued {
+	if held {
 		j.emit(merge(d, a))
 	}
 }
 
-// Finish reports every device still waiting as no-answer, with how many
-// times it said NotNow.
+// Finish reports every device still waiting: a queued one as no-answer,
+// with how many times it said NotNow; one that may be queued as unknown.
 func (j *Join) Finish() {
 	notNow := map[joinKey]int{}
 	for _, p := range j.collector.Pending() {
 		notNow[joinKey{p.CommandUUID, p.ID}] = p.NotNow
 	}
 	j.mu.Lock()
-	rest := j.queued
-	j.queued = map[joinKey]report.Device{}
+	rest := j.held
+	j.held = map[joinKey]report.Device{}
 	j.mu.Unlock()
 	keys := make([]joinKey, 0, len(rest))
 	for k := range rest {
@@ -101,10 +119,12 @@ func (j *Join) Finish() {
 	sort.Slice(keys, func(a, b int) bool { return keys[a].id < keys[b].id })
 	for _, k := range keys {
 		d := rest[k]
-		d.Queue, d.Outcome = d.Outcome, report.NoAnswer
 		d.NotNow = notNow[k]
-		if d.Error == "" {
-			d.Error = "no answer before the wait ended"
+		if d.Outcome != report.Unknown {
+			d.Queue, d.Outcome = d.Outcome, report.NoAnswer
+			if d.Error == "" {
+				d.Error = "no answer before the wait ended"
+			}
 		}
 		j.emit(d)
 	}
@@ -116,9 +136,13 @@ func merge(d report.Device, a webhook.Answer) report.Device {
 	d.Outcome = AnswerOutcome(resp)
 	d.Response = &resp
 	d.NotNow = a.NotNow
-	if d.Queue == report.QueuedNotPushed {
+	switch d.Queue {
+	case report.QueuedNotPushed:
 		// It was delivered after all; the push problem is history.
 		d.Error = ""
+	case report.Unknown:
+		// The answer proves it was queued.
+		d.Queue, d.Error = report.Queued, ""
 	}
 	return d
 }

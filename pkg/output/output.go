@@ -117,7 +117,7 @@ func paint(p iostreams.Palette, o report.Outcome, s string) string {
 	switch o {
 	case report.Queued, report.Acknowledged, report.Planned:
 		return p.Green(s)
-	case report.QueuedNotPushed, report.NoAnswer, report.NotSent, report.Invalid:
+	case report.QueuedNotPushed, report.NoAnswer, report.Unknown, report.NotSent, report.Invalid:
 		return p.Yellow(s)
 	}
 	return p.Red(s)
@@ -126,7 +126,7 @@ func paint(p iostreams.Palette, o report.Outcome, s string) string {
 // summaryOrder lists outcomes in the order a reader expects them.
 var summaryOrder = []report.Outcome{
 	report.Planned, report.Acknowledged, report.Queued, report.QueuedNotPushed, report.DeviceError,
-	report.CommandFormatError, report.NoAnswer, report.Failed, report.Refused, report.Invalid, report.NotSent,
+	report.CommandFormatError, report.NoAnswer, report.Unknown, report.Failed, report.Refused, report.Invalid, report.NotSent,
 }
 
 // SummaryLine is "N devices: a queued, b failed".

@@ -29,7 +29,7 @@ func Exchange(c *http.Client, req *http.Request, limit int64) (*http.Response, [
 	if errors.Is(err, ErrRefusedRedirect) {
 		return nil, nil, &ProtocolError{Server: origin, Problem: transportCause(err).Error()}
 	}
-	if problem, ok := certificateProblem(err); ok {
+	if problem, ok := tlsProblem(err); ok {
 		// The server answered with a certificate we do not trust: sending
 		// again cannot help, and the server is not "unavailable".
 		return nil, nil, &ProtocolError{Server: origin, Problem: problem}
@@ -101,17 +101,23 @@ func CheckStatus(origin string, status int, body []byte, ok ...int) error {
 	return &HTTPError{Server: origin, Status: status, Body: Excerpt(body)}
 }
 
-// certificateProblem recognizes a TLS certificate the client rejected.
-func certificateProblem(err error) (string, bool) {
+// tlsProblem recognizes a TLS failure no retry can fix: a certificate the
+// client rejected, or a server that does not speak TLS on that port.
+func tlsProblem(err error) (string, bool) {
 	var (
 		verify   *tls.CertificateVerificationError
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 	)
+	var header tls.RecordHeaderError
 	switch {
 	case errors.As(err, &verify), errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid):
 		return "TLS certificate not trusted: " + transportCause(err).Error() + " (a private CA goes in --ca-file)", true
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return "the server gave an HTTP response to an HTTPS request: it speaks plain HTTP on that port (check the URL's scheme and port)", true
+	case errors.As(err, &header):
+		return "the server does not speak TLS on that port (check the URL's scheme and port)", true
 	}
 	return "", false
 }

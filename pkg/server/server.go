@@ -28,6 +28,9 @@ const (
 	// Answered: the server delivered the command and returned the device's
 	// own response in the same exchange (the raw kind).
 	Answered Outcome = "answered"
+	// Unknown: the server answered, but not about this device in a way
+	// mdmctl can read; the command may be queued for it.
+	Unknown Outcome = "unknown"
 )
 
 // Request is one command for one or more devices.
@@ -56,7 +59,7 @@ type DeviceResult struct {
 }
 
 // Result is the server's answer to a Request: one DeviceResult per requested
-// ID, in request order.
+// ID, in request order. Readers match them by ID all the same.
 type Result struct {
 	CommandUUID string
 	RequestType string
@@ -67,8 +70,9 @@ type Result struct {
 // Server is an MDM server that can queue a command.
 type Server interface {
 	// Enqueue sends req. A non-nil error means the server gave no per-device
-	// answer (unreachable, authentication, unparseable reply); every device
-	// is then in an unknown state.
+	// answer (unreachable, authentication, unparseable reply); MayBeQueued
+	// and NotReached tell what that leaves. ctx ending stops retries and
+	// waits; an attempt in flight runs on to its reply, within ctx's deadline.
 	Enqueue(ctx context.Context, req Request) (*Result, error)
 }
 
@@ -111,6 +115,10 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
+	name := e.Server
+	if name == "" {
+		name = "the server"
+	}
 	when := ""
 	switch {
 	case e.Attempts > 1:
@@ -118,7 +126,7 @@ func (e *UnavailableError) Error() string {
 	case e.Elapsed > 0:
 		when = " after " + roundDuration(e.Elapsed)
 	}
-	return fmt.Sprintf("%s unavailable%s: %v", e.Server, when, e.Err)
+	return fmt.Sprintf("%s unavailable%s: %v", name, when, e.Err)
 }
 
 func roundDuration(d time.Duration) string {
@@ -139,4 +147,40 @@ type ProtocolError struct {
 
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Server, e.Problem)
+}
+
+// MaybeQueuedError wraps why a request got no per-device answer when an
+// attempt of it may have reached the server: the command may be queued.
+// Its message is Err's.
+type MaybeQueuedError struct{ Err error }
+
+func (e *MaybeQueuedError) Error() string { return e.Err.Error() }
+func (e *MaybeQueuedError) Unwrap() error { return e.Err }
+
+// MayBeQueued reports whether err, from Enqueue, leaves the command
+// possibly queued: a new CommandUUID could then queue it a second time.
+func MayBeQueued(err error) bool {
+	var m *MaybeQueuedError
+	return errors.As(err, &m)
+}
+
+// NotReached reports whether err, from Enqueue, proves that no attempt
+// reached the server's queue: refused before connecting, or turned away
+// with 429 or 503 every time.
+func NotReached(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u) && !MayBeQueued(err)
+}
+
+// NotEnrolledError is a server refusing a whole request because at least
+// one of its IDs is not enrolled, without saying which: nothing was queued
+// and the CommandUUID left no trace (NanoMDM on PostgreSQL or MySQL).
+type NotEnrolledError struct {
+	Server string
+	// Detail is the server's own words.
+	Detail string
+}
+
+func (e *NotEnrolledError) Error() string {
+	return fmt.Sprintf("%s refused the whole request: an ID in it is not enrolled on this server (%s); nothing was queued", e.Server, e.Detail)
 }

@@ -110,7 +110,7 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		return nil, &cmdutil.UsageError{Err: err}
 	}
 	retry := server.DefaultRetry
-	retry.Max = opts.Retries
+	retry.Max, retry.Timeout = opts.Retries, opts.Timeout
 	conn := &cmdutil.Connection{Name: server.Origin(u), Close: func() { hc.CloseIdleConnections() }}
 	switch s.Kind {
 	case config.KindNanoMDM:

@@ -237,6 +237,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings co
 	opts := r.opts
 	r.startProgress(devices)
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
+	if opts.CommandUUID == "" {
+		sendOpts.NewUUID = opts.NewUUID
+	}
 	if opts.PINGenerate {
 		esc, err := escrow.Open(opts.PINEscrow)
 		if err != nil {
@@ -254,9 +257,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings co
 	if opts.Wait > 0 && !conn.Synchronous {
 		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
 	}
-	// The first interrupt stops new requests; those in flight finish under
-	// their own timeout.
-	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, emit)
+	// The first interrupt stops new requests and retries; attempts in
+	// flight finish within --timeout.
+	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, emit)
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
 }
@@ -290,11 +293,20 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 		fmt.Fprintf(r.opts.IO.ErrOut, "waiting up to %s for answers at %s\n", r.opts.Wait, url)
 	}
 	r.run.Waited = true
+	// A request split under new CommandUUIDs is awaited under those.
+	before := sendOpts.BeforeSend
+	sendOpts.BeforeSend = func(c fleet.Command) error {
+		join.Expect([]fleet.Command{c})
+		if before != nil {
+			return before(c)
+		}
+		return nil
+	}
 	queued := fleet.Emit(join.Queued)
 	if j := r.journal; j != nil {
 		queued = j.outcomes(queued)
 	}
-	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, queued)
+	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, queued)
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
 	defer cancel()
 	_ = collector.Wait(waitCtx)

@@ -16,7 +16,9 @@ var helpTopics = []struct{ name, short, long string }{
   3    partial: some devices failed, were refused by the guard, or were
        queued without a push
   4    authentication or authorization failed (HTTP 401/403)
-  5    server unreachable, timed out, or failed with a 5xx and no answer
+  5    server unreachable, timed out, or failed with a 5xx and no answer;
+       also when some device is unknown: a request may have reached the
+       server and got no answer, so it may hold the command
   6    refused by the Apple silicon safety guard; nothing was sent
   7    --wait: a device answered Error or CommandFormatError
   8    --wait: the wait ended with devices that never answered

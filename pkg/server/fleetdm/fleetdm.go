@@ -108,10 +108,12 @@ var (
 
 // Enqueue runs the command on all of req.IDs in one request.
 //
-// A resend could queue a second copy, so before each one Enqueue asks Fleet
-// whether it already holds the CommandUUID: if so an earlier attempt landed
-// and the devices are reported queued (push unconfirmed); if Fleet cannot
-// be asked, nothing is resent.
+// A resend could queue a second copy, so before resending after an attempt
+// that may have reached Fleet, Enqueue asks Fleet whether it already holds
+// the CommandUUID: if so that attempt landed and the devices are reported
+// queued (push unconfirmed); if Fleet cannot be asked, nothing is resent.
+// After attempts Fleet provably never took (refused, 429, 503) it resends
+// without asking.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	switch {
 	case len(req.IDs) == 0:
@@ -131,8 +133,8 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	start := time.Now()
 	sent := 0
 	var checkErr error
-	newReq := func() (*http.Request, error) {
-		if sent > 0 {
+	newReq := func(ctx context.Context, landed bool) (*http.Request, error) {
+		if landed || (sent == 0 && req.MayHaveLanded) {
 			held, err := c.holds(ctx, req)
 			switch {
 			case err != nil:
@@ -152,37 +154,46 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		r.Header.Set("Authorization", "Bearer "+c.Token)
 		return r, nil
 	}
-	resp, reply, _, err := c.Retry.Do(c.HTTP, newReq, replyLimit(len(req.IDs)))
+	resp, reply, attempts, err := c.Retry.Do(ctx, c.HTTP, newReq, replyLimit(len(req.IDs)))
 	switch {
 	case errors.Is(err, errLanded):
-		return landed(req, "an earlier attempt got no usable reply"), nil
+		return heldByFleet(req, "an earlier attempt got no usable reply"), nil
 	case errors.Is(err, errUnverified):
-		return nil, &server.UnavailableError{Server: origin, Elapsed: time.Since(start), Attempts: sent, Err: fmt.Errorf(
-			"no usable reply, and asking Fleet whether it queued the command failed (%v); not resent, to never queue it twice", checkErr)}
+		return nil, &server.MaybeQueuedError{Err: &server.UnavailableError{Server: origin, Elapsed: time.Since(start), Attempts: sent, Err: fmt.Errorf(
+			"no usable reply, and asking Fleet whether it queued the command failed (%v); not resent, to never queue it twice", checkErr)}}
 	case err != nil:
-		var unavailable *server.UnavailableError
-		if errors.As(err, &unavailable) && sent > 0 {
-			return c.settle(ctx, req, err)
-		}
-		return nil, err
+		return c.settle(ctx, req, err)
 	}
-	return c.interpret(ctx, req, resp, reply)
+	res, err := c.interpret(ctx, req, resp, reply, attempts.Landed || req.MayHaveLanded)
+	if err != nil {
+		return c.settle(ctx, req, attempts.Unanswered(err))
+	}
+	return res, nil
 }
 
-// settle decides an attempt whose fate is unknown (no reply, or a 502/504
+// settle decides a request whose fate is unknown (no reply, or a 502/504
 // that may come from Fleet after queuing): if Fleet holds the command it is
-// queued, otherwise failure stands.
+// queued; if Fleet says it does not, the failure stands as one that queued
+// nothing; if Fleet cannot be asked, the command may be queued.
 func (c *Client) settle(ctx context.Context, req server.Request, failure error) (*server.Result, error) {
-	held, err := c.holds(ctx, req)
-	if err == nil && held {
-		return landed(req, failure.Error()), nil
+	if !server.MayBeQueued(failure) {
+		return nil, failure
 	}
-	return nil, failure
+	held, err := c.holds(ctx, req)
+	switch {
+	case err != nil:
+		return nil, failure
+	case held:
+		return heldByFleet(req, failure.Error()), nil
+	}
+	var m *server.MaybeQueuedError
+	errors.As(failure, &m)
+	return nil, m.Err
 }
 
-// landed reports every device queued by an attempt whose reply was lost or
+// heldByFleet reports every device queued by an attempt whose reply was lost or
 // failed: Fleet holds the command, whether it woke the devices is unknown.
-func landed(req server.Request, why string) *server.Result {
+func heldByFleet(req server.Request, why string) *server.Result {
 	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, Devices: make([]server.DeviceResult, len(req.IDs))}
 	for i, id := range req.IDs {
 		res.Devices[i] = server.DeviceResult{ID: id, Outcome: server.QueuedNotPushed,
@@ -191,7 +202,9 @@ func landed(req server.Request, why string) *server.Result {
 	return res
 }
 
-func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.Response, body []byte) (*server.Result, error) {
+// interpret reads Fleet's reply; landed says an earlier attempt may have
+// reached Fleet.
+func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.Response, body []byte, landed bool) (*server.Result, error) {
 	origin := server.Origin(c.BaseURL)
 	status := resp.StatusCode
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
@@ -210,7 +223,8 @@ func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.R
 		}
 		return queued(req, status, r), nil
 	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
-		return c.settle(ctx, req, server.CheckStatus(origin, status, body))
+		// Enqueue settles it: Fleet answers 502 after queuing when the push fails.
+		return nil, server.CheckStatus(origin, status, body)
 	}
 	var e errorReply
 	if !isJSON || json.Unmarshal(body, &e) != nil || e.text() == "" {
@@ -226,7 +240,12 @@ func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.R
 		return nil, server.CheckStatus(origin, status, body)
 	}
 	if status == http.StatusInternalServerError && strings.Contains(e.text(), "Duplicate entry") {
-		return failed(req, status, "not queued: Fleet already holds a command with this UUID"), nil
+		// Fleet's MySQL refusing the CommandUUID: ours, from an attempt that
+		// landed, or another command's.
+		if landed {
+			return heldByFleet(req, "a retry found the command already there"), nil
+		}
+		return failed(req, status, "not queued: Fleet already holds another command with this UUID (a reused --command-uuid?)"), nil
 	}
 	// Fleet takes all hosts of a request or none: its reason stands for each.
 	refusal := failed(req, status, "not queued: "+e.text())

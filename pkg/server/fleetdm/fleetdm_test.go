@@ -20,6 +20,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/fleetdm"
 	"github.com/mdmctl/mdmctl/pkg/server/fleetdm/fleetdmtest"
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
@@ -200,7 +201,7 @@ func TestReusedUUIDIsNotQueuedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := res.Devices[0]; d.Outcome != server.Failed || !strings.Contains(d.Error, "already holds a command with this UUID") {
+	if d := res.Devices[0]; d.Outcome != server.Failed || !strings.Contains(d.Error, "already holds another command with this UUID") {
 		t.Fatalf("%+v", d)
 	}
 }
@@ -425,5 +426,57 @@ func TestWatchManyCommands(t *testing.T) {
 		if r.CommandUUID != reqs[i].CommandUUID || r.ID != reqs[i].IDs[0] || r.Response.Status != apple.StatusAcknowledged {
 			t.Fatalf("result %d = %+v", i, r)
 		}
+	}
+}
+
+// TestDuplicateMeansQueuedOnlyAfterLanding: Fleet's "Duplicate entry" for
+// our UUID is our own landed attempt only when one may have reached Fleet.
+func TestDuplicateMeansQueuedOnlyAfterLanding(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // what the proxy does to the first POST
+		reuse bool   // the UUID is already held by an earlier command
+		want  server.Outcome
+	}{
+		{"503, then another command's UUID", "503", true, server.Failed},
+		{"landed, reply lost, then duplicate", "drop", false, server.QueuedNotPushed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := fleetdmtest.Start(token, fleetdmtest.Host{UUID: "H1"})
+			defer fake.Close()
+			req := lockRequest(t, "H1")
+			if tt.reuse {
+				if _, err := client(t, fake.URL).Enqueue(context.Background(), req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var posts atomic.Int32
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.Method == http.MethodGet:
+					// Fleet not yet showing the first attempt's command (it
+					// is still being written): the check says "not held".
+					servertest.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "Resource Not Found",
+						"errors": []map[string]string{{"name": "base", "reason": "command not found"}}})
+				case posts.Add(1) > 1:
+					forward(t, fake.URL, w, r)
+				case tt.first == "503":
+					http.Error(w, "busy", http.StatusServiceUnavailable)
+				default:
+					forward(t, fake.URL, httptest.NewRecorder(), r)
+					conn, _, _ := w.(http.Hijacker).Hijack()
+					conn.Close()
+				}
+			}))
+			defer proxy.Close()
+			res, err := client(t, proxy.URL).Enqueue(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := res.Devices[0]; d.Outcome != tt.want || posts.Load() != 2 || len(fake.Queue("H1")) != 1 {
+				t.Fatalf("%+v after %d posts, queue %v", d, posts.Load(), fake.Queue("H1"))
+			}
+		})
 	}
 }

@@ -31,11 +31,8 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
@@ -94,13 +91,17 @@ func (c *Client) CommandURL(id string) (*url.URL, error) {
 // A failed attempt is resent only when MicroMDM cannot have queued it: the
 // request was not fully sent, or the reply was 429 or 503 (a proxy or load
 // balancer refusing it). After a 502, a 504 or a lost reply the command may
-// be queued, so the error says so instead.
+// be queued, and the error says so (server.MayBeQueued); a command an
+// earlier run may have queued is not sent again at all.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	if len(req.IDs) != 1 {
 		return nil, fmt.Errorf("MicroMDM takes one device per request, got %d", len(req.IDs))
 	}
 	if req.NoPush {
 		return nil, ErrNoPush
+	}
+	if req.MayHaveLanded {
+		return nil, &server.MaybeQueuedError{Err: errors.New("not resent: an earlier attempt may have queued it, and MicroMDM would queue a second copy")}
 	}
 	id := req.IDs[0]
 	u, err := c.CommandURL(id)
@@ -113,14 +114,8 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	}
 	origin := server.Origin(c.BaseURL)
 
-	var last attempt
-	start := time.Now()
-	newReq := func() (*http.Request, error) {
-		if last.mayHaveLanded() {
-			return nil, errNotResent
-		}
-		last.reset()
-		r, err := http.NewRequestWithContext(last.trace(ctx), http.MethodPut, u.String(), bytes.NewReader(req.Payload))
+	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
 		if err != nil {
 			return nil, err
 		}
@@ -129,15 +124,14 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		r.SetBasicAuth(user, c.APIKey)
 		return r, nil
 	}
-	resp, body, _, err := c.Retry.Do(last.client(c.HTTP), newReq, replyLimit(req.Payload))
-	if errors.Is(err, errNotResent) {
-		return nil, &server.UnavailableError{Server: origin, Elapsed: time.Since(start), Err: fmt.Errorf(
-			"%s; not resent: MicroMDM may have queued the command and would queue a second copy", last.describe())}
-	}
+	retry := c.Retry
+	retry.OnlyUnlanded = true
+	resp, body, sent, err := retry.Do(ctx, c.HTTP, newReq, replyLimit(req.Payload))
 	if err != nil {
 		return nil, err
 	}
-	return interpret(origin, id, req, resp, body)
+	res, err := interpret(origin, id, req, resp, body)
+	return res, sent.Unanswered(err)
 }
 
 // interpret reads MicroMDM's reply. 201 is the only success; a JSON error
@@ -196,76 +190,4 @@ func commandError(status int) bool {
 		return false
 	}
 	return status == http.StatusInternalServerError || (status >= 400 && status < 500)
-}
-
-var errNotResent = errors.New("not resent")
-
-// attempt is what the latest try did, watched through the transport and
-// an httptrace, so Enqueue can tell whether resending is safe.
-type attempt struct {
-	wrote  atomic.Bool  // the whole request went out
-	status atomic.Int32 // the reply status, 0 for none
-}
-
-func (a *attempt) reset() {
-	a.wrote.Store(false)
-	a.status.Store(0)
-}
-
-// mayHaveLanded: the request reached the server and nothing says the
-// server turned it away.
-func (a *attempt) mayHaveLanded() bool {
-	if !a.wrote.Load() {
-		return false
-	}
-	switch a.status.Load() {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		return false
-	}
-	return true
-}
-
-func (a *attempt) describe() string {
-	if s := a.status.Load(); s != 0 {
-		return fmt.Sprintf("HTTP %d", s)
-	}
-	return "no reply after the command was sent"
-}
-
-func (a *attempt) trace(ctx context.Context) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		// Called from the transport's writer goroutine, hence the atomics.
-		WroteRequest: func(info httptrace.WroteRequestInfo) {
-			if info.Err == nil {
-				a.wrote.Store(true)
-			}
-		},
-	})
-}
-
-// client is c with a transport that records each reply's status.
-func (a *attempt) client(c *http.Client) *http.Client {
-	if c == nil {
-		c = http.DefaultClient
-	}
-	cp := *c
-	base := c.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	cp.Transport = statusRecorder{base: base, a: a}
-	return &cp
-}
-
-type statusRecorder struct {
-	base http.RoundTripper
-	a    *attempt
-}
-
-func (s statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := s.base.RoundTrip(r)
-	if resp != nil {
-		s.a.status.Store(int32(resp.StatusCode))
-	}
-	return resp, err
 }

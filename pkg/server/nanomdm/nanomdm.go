@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -70,7 +71,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if user == "" {
 		user = DefaultUser
 	}
-	newReq := func() (*http.Request, error) {
+	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
 		r, err := http.NewRequestWithContext(ctx, http.MethodPut, "", bytes.NewReader(req.Payload))
 		if err != nil {
 			return nil, err
@@ -81,15 +82,21 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		r.SetBasicAuth(user, c.APIKey)
 		return r, nil
 	}
-	resp, body, attempts, err := c.Retry.Do(c.HTTP, newReq, replyLimit(len(req.IDs)))
+	resp, body, sent, err := c.Retry.Do(ctx, c.HTTP, newReq, replyLimit(len(req.IDs)))
 	if err != nil {
 		return nil, err
 	}
+	res, err := c.read(req, resp, body, sent.Landed || req.MayHaveLanded)
+	return res, sent.Unanswered(err)
+}
+
+// read turns NanoMDM's reply into one outcome per device; landed says an
+// earlier attempt may have reached the server.
+func (c *Client) read(req server.Request, resp *http.Response, body []byte, landed bool) (*server.Result, error) {
 	origin := server.Origin(c.BaseURL)
 	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK, http.StatusMultiStatus, http.StatusInternalServerError); err != nil {
 		return nil, err
 	}
-
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mediaType != "application/json" {
 		if resp.StatusCode == http.StatusInternalServerError {
@@ -102,15 +109,18 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is not a NanoMDM API result: %v", resp.StatusCode, err)}
 	}
-	return interpret(req, resp.StatusCode, r, attempts > 1), nil
+	if notEnrolled(r.CommandError) {
+		return nil, &server.NotEnrolledError{Server: origin, Detail: r.CommandError}
+	}
+	return interpret(req, resp.StatusCode, r, landed), nil
 }
 
 // interpret turns an APIResult into one outcome per requested ID. A
 // command_error (top level or per device) means the command was not queued;
-// a push_error alone means it was queued but the device was not woken. On a
-// retry, "command already exists" for our own UUID means an earlier attempt
-// landed: the command is queued once, as wanted.
-func interpret(req server.Request, status int, r apiResult, retried bool) *server.Result {
+// a push_error alone means it was queued but the device was not woken.
+// "This CommandUUID already exists" means queued when an earlier attempt
+// may have landed, and otherwise that another command holds the UUID.
+func interpret(req server.Request, status int, r apiResult, landed bool) *server.Result {
 	res := &server.Result{
 		CommandUUID: r.CommandUUID,
 		RequestType: r.RequestType,
@@ -123,22 +133,30 @@ func interpret(req server.Request, status int, r apiResult, retried bool) *serve
 	if res.RequestType == "" {
 		res.RequestType = req.RequestType
 	}
-	landedEarlier := retried && isDuplicate(r.CommandError, req.CommandUUID)
+	topError := r.CommandError
+	if isDuplicate(topError, req.CommandUUID) {
+		if landed {
+			for i, id := range req.IDs {
+				res.Devices[i] = server.DeviceResult{ID: id, Outcome: server.Queued,
+					Error: "queued by an earlier attempt (the retry found the command already there)"}
+			}
+			return res
+		}
+		topError = "not queued: the server already holds another command with this CommandUUID (a reused --command-uuid?): " + topError
+	}
+	unreadable := unattributable(req, status, r)
 	for i, id := range req.IDs {
 		d := server.DeviceResult{ID: id, Outcome: server.Queued}
 		st, hasStatus := r.Status[id]
-		if landedEarlier {
-			d.Error = "queued by an earlier attempt (the retry found the command already there)"
-			res.Devices[i] = d
-			continue
-		}
 		switch {
 		case st.CommandError != "":
 			d.Outcome, d.Error = server.Failed, st.CommandError
-		case r.CommandError != "":
-			d.Outcome, d.Error = server.Failed, r.CommandError
+		case topError != "":
+			d.Outcome, d.Error = server.Failed, topError
 		case st.PushError != "":
 			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+st.PushError
+		case unreadable != "" && !hasStatus:
+			d.Outcome, d.Error = server.Unknown, unreadable
 		case r.PushError != "" && !hasStatus:
 			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+r.PushError
 		}
@@ -148,7 +166,75 @@ func interpret(req server.Request, status int, r apiResult, retried bool) *serve
 	return res
 }
 
-// isDuplicate recognizes NanoMDM's "command already exists: UUID".
+// unattributable says why a 207 or 500 cannot be read for the requested
+// IDs it does not name: its status names IDs that were not requested (a
+// proxy or the server rewrote them), or a 207 names no requested ID with an
+// error, though it reports one. "" when it can be read.
+func unattributable(req server.Request, status int, r apiResult) string {
+	if status != http.StatusMultiStatus && status != http.StatusInternalServerError {
+		return ""
+	}
+	requested := make(map[string]bool, len(req.IDs))
+	for _, id := range req.IDs {
+		requested[id] = true
+	}
+	var stray []string
+	failing := false
+	for id, st := range r.Status {
+		if !requested[id] {
+			stray = append(stray, id)
+		} else if st.CommandError != "" || st.PushError != "" {
+			failing = true
+		}
+	}
+	switch {
+	case len(stray) > 0:
+		slices.Sort(stray)
+		if len(stray) > 3 {
+			stray = append(stray[:3], "...")
+		}
+		return fmt.Sprintf("may be queued: NanoMDM's HTTP %d reply names IDs that were not requested (%s), so it cannot be read for this one", status, strings.Join(stray, ", "))
+	case status == http.StatusMultiStatus && !failing:
+		return "may be queued: NanoMDM's HTTP 207 reply reports a failure but names no requested ID with one, so it cannot be read for this one"
+	}
+	return ""
+}
+
+// isDuplicate recognizes "this CommandUUID already exists" as each of
+// NanoMDM v0.9.0's storage backends words it: kv (filekv, inmem)
+// "command already exists: UUID"; pgsql (lib/pq) `pq: duplicate key value
+// violates unique constraint "commands_pkey"`; mysql (go-sql-driver)
+// "Error 1062 (23000): Duplicate entry 'UUID' for key 'commands.PRIMARY'"
+// ('PRIMARY' before MySQL 8.0.19).
 func isDuplicate(commandError, uuid string) bool {
-	return commandError != "" && strings.Contains(commandError, "command already exists") && strings.Contains(commandError, uuid)
+	switch {
+	case commandError == "":
+		return false
+	case strings.Contains(commandError, "command already exists: "+uuid):
+		return true
+	case strings.Contains(commandError, `duplicate key value violates unique constraint "commands_pkey"`):
+		return true
+	case strings.Contains(commandError, "Error 1062") && strings.Contains(commandError, "Duplicate entry '"+uuid+"' for key '"):
+		return strings.Contains(commandError, "'commands.PRIMARY'") || strings.Contains(commandError, "'PRIMARY'")
+	}
+	return false
+}
+
+// notEnrolled recognizes the top-level answer of NanoMDM on pgsql or mysql
+// when an ID has no enrollment: the queue row's foreign key to enrollments
+// fails and the whole transaction rolls back. pgsql: `pq: insert or update
+// on table "enrollment_queue" violates foreign key constraint
+// "enrollment_queue_id_fkey"`; mysql: "Error 1452 (23000): Cannot add or
+// update a child row: a foreign key constraint fails (`db`.`enrollment_queue`,
+// CONSTRAINT ... FOREIGN KEY (`id`) REFERENCES `enrollments` ...)".
+func notEnrolled(commandError string) bool {
+	switch {
+	case strings.Contains(commandError, `on table "enrollment_queue" violates foreign key constraint "enrollment_queue_id_fkey"`):
+		return true
+	case strings.Contains(commandError, "Error 1452") && strings.Contains(commandError, "enrollment_queue"):
+		// The other foreign key, to the command, cannot fail: the same
+		// transaction has just inserted it.
+		return !strings.Contains(commandError, "REFERENCES `commands`")
+	}
+	return false
 }

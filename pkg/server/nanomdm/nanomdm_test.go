@@ -3,6 +3,7 @@ package nanomdm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,6 +44,15 @@ func TestInterpret(t *testing.T) {
 		{"top-level command error", 500, `{"command_error":"command already exists: U"}`, false, []server.Outcome{server.Failed, server.Failed, server.Failed}},
 		{"duplicate on a retry", 500, `{"command_error":"command already exists: U"}`, true, []server.Outcome{server.Queued, server.Queued, server.Queued}},
 		{"another UUID's duplicate on a retry", 500, `{"command_error":"command already exists: OTHER"}`, true, []server.Outcome{server.Failed, server.Failed, server.Failed}},
+		{"pgsql duplicate, first attempt", 500, `{"command_error":"pq: duplicate key value violates unique constraint \"commands_pkey\""}`, false, []server.Outcome{server.Failed, server.Failed, server.Failed}},
+		{"pgsql duplicate after a landed attempt", 500, `{"command_error":"pq: duplicate key value violates unique constraint \"commands_pkey\""}`, true, []server.Outcome{server.Queued, server.Queued, server.Queued}},
+		{"mysql duplicate after a landed attempt", 500, `{"command_error":"Error 1062 (23000): Duplicate entry 'U' for key 'commands.PRIMARY'"}`, true, []server.Outcome{server.Queued, server.Queued, server.Queued}},
+		{"older mysql duplicate after a landed attempt", 500, `{"command_error":"Error 1062 (23000): Duplicate entry 'U' for key 'PRIMARY'"}`, true, []server.Outcome{server.Queued, server.Queued, server.Queued}},
+		{"mysql duplicate of another UUID", 500, `{"command_error":"Error 1062 (23000): Duplicate entry 'V' for key 'commands.PRIMARY'"}`, true, []server.Outcome{server.Failed, server.Failed, server.Failed}},
+		{"pgsql duplicate of a queue row is no command duplicate", 500, `{"command_error":"pq: duplicate key value violates unique constraint \"enrollment_queue_pkey\""}`, true, []server.Outcome{server.Failed, server.Failed, server.Failed}},
+		{"207 naming IDs not requested", 207, `{"status":{"a":{"command_error":"x"},"B":{"push_result":"p"}}}`, false, []server.Outcome{server.Unknown, server.Queued, server.Unknown}},
+		{"500 naming IDs not requested", 500, `{"status":{"x":{"command_error":"e"},"y":{"command_error":"e"},"z":{"command_error":"e"}}}`, false, []server.Outcome{server.Unknown, server.Unknown, server.Unknown}},
+		{"207 naming no failing requested ID", 207, `{"status":{"A":{"push_result":"p"}}}`, false, []server.Outcome{server.Queued, server.Unknown, server.Unknown}},
 	}
 	for _, tt := range tests {
 		var r apiResult
@@ -55,6 +65,51 @@ func TestInterpret(t *testing.T) {
 				t.Errorf("%s: device %d = %s %s (%s), want %s", tt.name, i, d.ID, d.Outcome, d.Error, tt.want[i])
 			}
 		}
+	}
+}
+
+// TestBackendErrors: the answers of NanoMDM v0.9.0's storage backends, as
+// lib/pq and go-sql-driver/mysql word them.
+func TestBackendErrors(t *testing.T) {
+	const uuid = "5C8A3B1E-0000-4000-8000-000000000001"
+	mysqlFK := "Error 1452 (23000): Cannot add or update a child row: a foreign key constraint fails (`nanomdm`.`enrollment_queue`, CONSTRAINT `enrollment_queue_ibfk_1` FOREIGN KEY (`id`) REFERENCES `enrollments` (`id`) ON DELETE CASCADE ON UPDATE CASCADE)"
+	for _, tt := range []struct {
+		text                   string
+		notEnrolled, duplicate bool
+	}{
+		{`pq: insert or update on table "enrollment_queue" violates foreign key constraint "enrollment_queue_id_fkey"`, true, false},
+		{mysqlFK, true, false},
+		{"Error 1452 (23000): Cannot add or update a child row: a foreign key constraint fails (`nanomdm`.`enrollment_queue`, CONSTRAINT `enrollment_queue_ibfk_2` FOREIGN KEY (`command_uuid`) REFERENCES `commands` (`command_uuid`))", false, false},
+		{"command already exists: " + uuid, false, true},
+		{`pq: duplicate key value violates unique constraint "commands_pkey"`, false, true},
+		{"Error 1062 (23000): Duplicate entry '" + uuid + "' for key 'commands.PRIMARY'", false, true},
+		{"Error 1062 (23000): Duplicate entry '" + uuid + "' for key 'PRIMARY'", false, true},
+		{"Error 1062 (23000): Duplicate entry 'DEV1-" + uuid + "' for key 'enrollment_queue.PRIMARY'", false, false},
+		{"writing command: storage unavailable", false, false},
+	} {
+		if got := notEnrolled(tt.text); got != tt.notEnrolled {
+			t.Errorf("notEnrolled(%q) = %t", tt.text, got)
+		}
+		if got := isDuplicate(tt.text, uuid); got != tt.duplicate {
+			t.Errorf("isDuplicate(%q) = %t", tt.text, got)
+		}
+	}
+}
+
+// TestNotEnrolledIsAnError: the foreign-key answer queued nothing for
+// anyone, whatever the status says; Enqueue returns it as such.
+func TestNotEnrolledIsAnError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(500)
+		_, _ = w.Write([]byte(`{"command_error":"pq: insert or update on table \"enrollment_queue\" violates foreign key constraint \"enrollment_queue_id_fkey\"","no_push":true}`))
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	_, err := (&Client{BaseURL: u, APIKey: "k", HTTP: srv.Client()}).Enqueue(context.Background(), server.Request{CommandUUID: "U", Payload: []byte("<plist/>"), IDs: []string{"A", "STALE"}, NoPush: true})
+	var ne *server.NotEnrolledError
+	if !errors.As(err, &ne) || server.MayBeQueued(err) {
+		t.Fatalf("err = %v, want a NotEnrolledError", err)
 	}
 }
 

@@ -80,7 +80,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if err != nil {
 		return nil, err
 	}
-	newReq := func() (*http.Request, error) {
+	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
 		r, err := http.NewRequestWithContext(ctx, http.MethodPut, target.String(), bytes.NewReader(req.Payload))
 		if err != nil {
 			return nil, err
@@ -92,10 +92,16 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		}
 		return r, nil
 	}
-	resp, body, _, err := c.Retry.Do(c.HTTP, newReq, responseLimit)
+	resp, body, sent, err := c.Retry.Do(ctx, c.HTTP, newReq, responseLimit)
 	if err != nil {
 		return nil, err
 	}
+	res, err := readAnswer(req, id, target, resp, body)
+	return res, sent.Unanswered(err)
+}
+
+// readAnswer checks the exchange's reply and decodes the device's answer.
+func readAnswer(req server.Request, id string, target *url.URL, resp *http.Response, body []byte) (*server.Result, error) {
 	origin := server.Origin(target)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, server.CheckStatus(origin, resp.StatusCode, body)
