@@ -107,17 +107,7 @@ func (opts *Options) checkResumeFlags() error {
 			return cmdutil.Usagef("%s conflicts with --resume: the journal holds the run's targets and values", c.flag)
 		}
 	}
-	switch {
-	case opts.Concurrency < 1:
-		return cmdutil.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
-	case opts.Retries < 0:
-		return cmdutil.Usagef("invalid --retries %d: must be 0 or more", opts.Retries)
-	case opts.Timeout <= 0 || opts.ConnectTimeout <= 0:
-		return cmdutil.Usagef("invalid --timeout or --connect-timeout: must be positive")
-	case opts.PINEscrow != "" && !opts.PINGenerate:
-		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
-	}
-	return nil
+	return opts.checkFlags()
 }
 
 // resumePlan is what a resume sends and what it reports from the journal.
