@@ -1,9 +1,11 @@
 package journal
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,16 +198,46 @@ func TestPINCheck(t *testing.T) {
 	}
 }
 
-func TestNoPINInJournal(t *testing.T) {
+// Requests go out concurrently: every mark and outcome lands whole.
+func TestConcurrentWriters(t *testing.T) {
 	w, path := newJournal(t)
-	c := cmd("C1", "MAC")
-	c.Lock.PIN, c.Lock.PINCheck = PINGiven, "abc"
-	if err := w.Plan([]Command{c}, nil); err != nil {
+	var cmds []Command
+	for i := range 64 {
+		cmds = append(cmds, cmd(fmt.Sprintf("C%d", i), fmt.Sprintf("A%d", i), fmt.Sprintf("B%d", i)))
+	}
+	if err := w.Plan(cmds, nil); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
-	data, _ := os.ReadFile(path)
-	if !strings.Contains(string(data), `"pin":"given","pin_check":"abc"`) {
-		t.Errorf("journal lacks the PIN's source and check:\n%s", data)
+	var wg sync.WaitGroup
+	for _, c := range cmds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Sending(c.UUID, noBuild); err != nil {
+				t.Error(err)
+			}
+			for _, id := range c.IDs {
+				w.Outcome(Outcome{ID: id, CommandUUID: c.UUID, Outcome: report.Queued})
+			}
+			if err := w.Flush(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Devices) != 128 {
+		t.Fatalf("%d devices, want 128", len(st.Devices))
+	}
+	for _, d := range st.Devices {
+		if d.Outcome != report.Queued || d.Resendable() {
+			t.Errorf("%s = %+v, want queued", d.ID, *d)
+		}
 	}
 }
