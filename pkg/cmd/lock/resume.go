@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
@@ -49,7 +50,7 @@ func runResume(ctx context.Context, opts *Options) error {
 			w.Close()
 		}
 	}()
-	if h := st.Header; h.Server != settings.Server || h.Kind != settings.Kind {
+	if h := st.Header; strings.TrimRight(h.Server, "/") != strings.TrimRight(settings.Server, "/") || h.Kind != settings.Kind {
 		return cmdutil.Usagef("run journal %s is of a run against %s (kind %s), not the current %s (kind %s): pick that server with --context or MDMCTL_SERVER",
 			opts.Resume, orNone(h.Server), orNone(h.Kind), orNone(settings.Server), orNone(settings.Kind))
 	}
