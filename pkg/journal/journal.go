@@ -5,7 +5,8 @@
 // A journal is a JSON Lines file, mode 0600, one record a line: a header,
 // the planned commands (with the device outcomes known before sending, such
 // as guard refusals), a "sending" mark written and fsynced before each
-// request goes out, and the device outcomes as they are known. Outcomes are
+// request goes out (requests going out together share one fsync), and the
+// device outcomes as they are known. Outcomes are
 // written after each request and fsynced with the next mark or at Close: a
 // crash can lose the last few, and then the devices read back as sent with
 // no outcome, which a resume treats as "may have landed", the safe side.
@@ -164,6 +165,11 @@ type Writer struct {
 	pending []*result
 	index   map[groupKey]*result
 	werr    error
+	// written counts writes; synced, under smu, the writes known on disk:
+	// requests going out together share one fsync (group commit).
+	written uint64
+	smu     sync.Mutex
+	synced  uint64
 }
 
 // Path is the journal's file.
@@ -208,8 +214,8 @@ func unwrapPath(err error) error {
 }
 
 // Plan records every command of the run and the outcomes already known
-// (devices the guard refused, invalid lines), then syncs: the journal now
-// names every device of the run.
+// (devices the guard refused, invalid lines): the journal then names every
+// device of the run. The first Sending syncs it.
 func (w *Writer) Plan(cmds []Command, settled []Outcome) error {
 	w.mu.Lock()
 	var buf bytes.Buffer
@@ -225,10 +231,7 @@ func (w *Writer) Plan(cmds []Command, settled []Outcome) error {
 	}
 	err := w.writeLocked(buf.Bytes())
 	w.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return w.sync()
+	return err
 }
 
 // Sending records that the request of command uuid is about to go out,
@@ -254,12 +257,12 @@ func (w *Writer) Sending(uuid string, build func() (Command, error)) error {
 		return err
 	}
 	err := w.writeLocked(buf.Bytes())
+	seq := w.written
 	w.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	// Outside the lock: concurrent requests share the disk's flushes.
-	return w.sync()
+	return w.syncTo(seq)
 }
 
 // Outcome notes one device's outcome; Flush writes it.
@@ -299,7 +302,10 @@ func (w *Writer) Err() error {
 // Close writes what is pending, syncs and closes.
 func (w *Writer) Close() error {
 	err := w.Flush()
-	if serr := w.sync(); err == nil {
+	w.mu.Lock()
+	seq := w.written
+	w.mu.Unlock()
+	if serr := w.syncTo(seq); err == nil {
 		err = serr
 	}
 	if cerr := w.f.Close(); err == nil {
@@ -335,10 +341,22 @@ func (w *Writer) writeLocked(more []byte) error {
 	if _, err := w.f.Write(buf.Bytes()); err != nil && w.werr == nil {
 		w.werr = fmt.Errorf("writing run journal %s: %v", w.path, unwrapPath(err))
 	}
+	w.written++
 	return w.werr
 }
 
-func (w *Writer) sync() error {
+// syncTo returns once write seq is on disk. One fsync covers every write
+// before it, so a caller whose write an fsync already covered returns
+// without one of its own.
+func (w *Writer) syncTo(seq uint64) error {
+	w.smu.Lock()
+	defer w.smu.Unlock()
+	if w.synced >= seq {
+		return nil
+	}
+	w.mu.Lock()
+	target := w.written
+	w.mu.Unlock()
 	if err := w.f.Sync(); err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -347,6 +365,7 @@ func (w *Writer) sync() error {
 		}
 		return w.werr
 	}
+	w.synced = target
 	return nil
 }
 
