@@ -43,6 +43,9 @@ func faultHandler(mode string, n *atomic.Int64, other string) http.HandlerFunc {
 		case "401", "403", "404", "502", "503":
 			code := map[string]int{"401": 401, "403": 403, "404": 404, "502": 502, "503": 503}[mode]
 			http.Error(w, http.StatusText(code), code)
+		case "retry-after-30":
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		case "429-then-ok":
 			if count == 1 {
 				w.Header().Set("Retry-After", "1")
@@ -88,7 +91,8 @@ func hijackClose(w http.ResponseWriter) {
 
 // cmdFaultServer starts a server that misbehaves as MODE says and points
 // mdmctl at it; `requests N` then counts what reached it. Mode "refused"
-// points at a port nothing listens on.
+// points at a port nothing listens on; "plain-as-https" at a plain HTTP
+// server through an https:// URL.
 func cmdFaultServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: fault-server MODE")
@@ -96,6 +100,10 @@ func cmdFaultServer(ts *testscript.TestScript, neg bool, args []string) {
 	var n atomic.Int64
 	var url string
 	switch args[0] {
+	case "plain-as-https":
+		srv := httptest.NewServer(faultHandler("ok", &n, ""))
+		ts.Defer(srv.Close)
+		url = strings.Replace(srv.URL, "http:", "https:", 1)
 	case "refused":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		ts.Check(err)
@@ -120,10 +128,13 @@ func cmdFaultServer(ts *testscript.TestScript, neg bool, args []string) {
 // cmdFlakyProxy puts a proxy in front of the script's NanoMDM that
 // forwards the first enqueue request and then drops the connection instead
 // of relaying the answer: the command landed, the client never heard.
+// With "503-first" it turns the first request away with a 503 instead,
+// unforwarded, as a load balancer does.
 func cmdFlakyProxy(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 0 {
-		ts.Fatalf("usage: flaky-proxy")
+	if neg || len(args) > 1 || (len(args) == 1 && args[0] != "503-first") {
+		ts.Fatalf("usage: flaky-proxy [503-first]")
 	}
+	refuseFirst := len(args) == 1
 	target := ts.Getenv("NANOMDM_URL")
 	if target == "" {
 		ts.Fatalf("flaky-proxy: start nanomdm first")
@@ -131,6 +142,10 @@ func cmdFlakyProxy(ts *testscript.TestScript, neg bool, args []string) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		count := n.Add(1)
+		if refuseFirst && count == 1 {
+			http.Error(w, "no upstream available", http.StatusServiceUnavailable)
+			return
+		}
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.RequestURI(), r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -143,7 +158,7 @@ func cmdFlakyProxy(ts *testscript.TestScript, neg bool, args []string) {
 			return
 		}
 		defer resp.Body.Close()
-		if count == 1 {
+		if count == 1 && !refuseFirst {
 			hijackClose(w)
 			return
 		}

@@ -24,12 +24,12 @@ func cmdMicroMDM(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: micromdm")
 	}
 	s := micromdmtest.Start("micromdm-test-key")
-	s.Fail = func(udid string) string {
+	s.SetFail(func(udid string) string {
 		if len(udid) > 5 && udid[:5] == "FAIL-" {
 			return "device not enrolled"
 		}
 		return ""
-	}
+	})
 	ts.Defer(s.Close)
 	fakeMicroMDMs.Store(ts.Getenv("WORK"), s)
 	ts.Setenv("MICROMDM_URL", s.URL)

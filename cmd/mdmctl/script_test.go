@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -71,6 +72,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"wait-lines":          cmdWaitLines,
 		"fault-server":        cmdFaultServer,
 		"flaky-proxy":         cmdFlakyProxy,
+		"wait-requests":       cmdWaitRequests,
 		"tls-server":          cmdTLSServer,
 		"wait-http":           cmdWaitHTTP,
 		"gate-proxy":          cmdGateProxy,
@@ -107,8 +109,32 @@ func cmdCountingServer(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdRequests asserts how many requests the counting server received.
 func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
+	want, n := countArgs(ts, args, "requests N")
+	got := n.Load()
+	if (got == want) == neg {
+		ts.Fatalf("counting server received %d requests, want %s%d", got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// cmdWaitRequests waits until the counting server has received at least
+// N requests, so a script can interrupt mdmctl mid-run.
+func cmdWaitRequests(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: wait-requests N")
+	}
+	want, n := countArgs(ts, args, "wait-requests N")
+	for deadline := time.Now().Add(10 * time.Second); n.Load() < want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("counting server received %d requests after 10s, want %d", n.Load(), want)
+		}
+	}
+}
+
+// countArgs reads the N of a counting command and finds the script's
+// counting server.
+func countArgs(ts *testscript.TestScript, args []string, usage string) (int64, *atomic.Int64) {
 	if len(args) != 1 {
-		ts.Fatalf("usage: requests N")
+		ts.Fatalf("usage: %s", usage)
 	}
 	want, err := strconv.ParseInt(args[0], 10, 64)
 	ts.Check(err)
@@ -116,10 +142,7 @@ func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
 	if !ok {
 		ts.Fatalf("no counting server in this script")
 	}
-	got := v.(*atomic.Int64).Load()
-	if (got == want) == neg {
-		ts.Fatalf("counting server received %d requests, want %s%d", got, map[bool]string{true: "not ", false: ""}[neg], want)
-	}
+	return want, v.(*atomic.Int64)
 }
 
 // cmdExits runs a program like exec and asserts its exact exit code, so a

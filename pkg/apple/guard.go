@@ -192,48 +192,235 @@ const DeactivationRule = "DeviceLock deactivates an Apple silicon Mac running ma
 	"reactivating it needs a network connection and a local administrator with a Secure Token"
 
 // Assess applies the Apple silicon rule and the per-platform key rules to
-// one device. A model identifier settles the platform when none is given.
+// one device whose facts come from one source. A model identifier settles
+// the platform when none is given.
 func Assess(d Device, lock DeviceLock) Assessment {
-	platform := d.Platform
-	modelPlatform, arch, modelKnown := ModelFacts(d.Model)
-	if platform == PlatformUnknown && modelKnown {
-		platform = modelPlatform
+	return AssessObserved([]Observation{{Device: d}}, lock)
+}
+
+// Observation is what one source says about a device: the flags or a CSV
+// line, a server's inventory, or the device's own DeviceInformation answer.
+type Observation struct {
+	// Source names it in messages ("flags", "devices.csv:7", "sandbox
+	// inventory", "device answer"); it may be empty when it is the only one.
+	Source string
+	Device
+}
+
+// AssessObserved applies the guard to everything known about one device.
+// Sources can disagree (a flag says 14.5, the inventory 11.4): the guard
+// reads every combination of the values they give and decides on the most
+// dangerous one, naming where each value came from. Nothing a source says
+// replaces what another says.
+func AssessObserved(obs []Observation, lock DeviceLock) Assessment {
+	f := gather(obs)
+	var worst reading
+	first := true
+	for _, m := range f.models {
+		for _, v := range f.versions {
+			for _, p := range f.platformsFor(m) {
+				r := reading{platform: p, model: m, version: v}
+				r.risk, r.reason = r.assess()
+				if first || r.risk > worst.risk {
+					worst, first = r, false
+				}
+			}
+		}
 	}
-	var a Assessment
-	a.Risk, a.Reason = deactivationRisk(platform, arch, d)
-	a.Notes = keyNotes(platform, arch, d.OSVersion, lock)
+	a := Assessment{Risk: worst.risk, Reason: worst.reason}
+	if a.Risk != RiskNone {
+		a.Reason = f.annotate(worst, a.Reason)
+	}
+	_, arch, _ := ModelFacts(worst.model)
+	a.Notes = keyNotes(worst.effectivePlatform(), arch, worst.version, lock)
 	return a
 }
 
-func deactivationRisk(platform Platform, arch Arch, d Device) (Risk, string) {
+// facts are the distinct values the observations give, each with the
+// sources that gave it. A field no source gives has the one value
+// "unknown" (empty model, nil version, PlatformUnknown).
+type facts struct {
+	platforms []Platform
+	models    []string
+	versions  []Version
+	said      map[string][]string // "model=X", "os=V", "platform=P" -> sources
+	named     bool                // more than one source: name them
+}
+
+func gather(obs []Observation) facts {
+	f := facts{said: map[string][]string{}, named: len(obs) > 1}
+	add := func(key, source string) bool {
+		seen := len(f.said[key]) > 0
+		f.said[key] = append(f.said[key], sourceName(source))
+		return !seen
+	}
+	for _, o := range obs {
+		if o.Platform != PlatformUnknown && add("platform="+string(o.Platform), o.Source) {
+			f.platforms = append(f.platforms, o.Platform)
+		}
+		if o.Model != "" && add("model="+o.Model, o.Source) {
+			f.models = append(f.models, o.Model)
+		}
+		if o.OSVersion != nil && add("os="+o.OSVersion.String(), o.Source) {
+			f.versions = append(f.versions, o.OSVersion)
+		}
+	}
+	if len(f.models) == 0 {
+		f.models = []string{""}
+	}
+	if len(f.versions) == 0 {
+		f.versions = []Version{nil}
+	}
+	return f
+}
+
+func sourceName(s string) string {
+	if s == "" {
+		return "flags"
+	}
+	return s
+}
+
+// platformsFor is the platform readings with model m: a known model
+// settles the platform; otherwise every platform a source gave.
+func (f facts) platformsFor(m string) []Platform {
+	if mp, _, known := ModelFacts(m); known {
+		return []Platform{mp}
+	}
+	if len(f.platforms) == 0 {
+		return []Platform{PlatformUnknown}
+	}
+	return f.platforms
+}
+
+// annotate names the sources behind a verdict when there is more than one,
+// and what they disagree on.
+func (f facts) annotate(r reading, reason string) string {
+	if !f.named {
+		return reason
+	}
+	var parts []string
+	if r.model != "" {
+		parts = append(parts, "model "+r.model+" from "+strings.Join(f.said["model="+r.model], ", "))
+	}
+	if r.version != nil {
+		parts = append(parts, "macOS "+r.version.String()+" from "+strings.Join(f.said["os="+r.version.String()], ", "))
+	}
+	var disagree []string
+	if len(f.models) > 1 {
+		disagree = append(disagree, f.list("model", "model=", f.models, func(m string) string { return m }))
+	}
+	if len(f.versions) > 1 {
+		vs := make([]string, len(f.versions))
+		for i, v := range f.versions {
+			vs[i] = v.String()
+		}
+		disagree = append(disagree, f.list("OS version", "os=", vs, func(v string) string { return v }))
+	}
+	if len(parts) > 0 {
+		reason += " (" + strings.Join(parts, "; ") + ")"
+	}
+	if len(disagree) > 0 {
+		reason += "; the sources disagree on the " + strings.Join(disagree, " and the ") + ": mdmctl goes by the most dangerous reading"
+	}
+	return reason
+}
+
+func (f facts) list(what, prefix string, values []string, show func(string) string) string {
+	items := make([]string, len(values))
+	for i, v := range values {
+		items[i] = show(v) + " (" + strings.Join(f.said[prefix+v], ", ") + ")"
+	}
+	return what + ", " + strings.Join(items, " vs ")
+}
+
+// reading is one combination of values for a device, and the guard's
+// verdict on it.
+type reading struct {
+	platform Platform
+	model    string
+	version  Version
+	risk     Risk
+	reason   string
+}
+
+func (r reading) effectivePlatform() Platform {
+	if r.platform == PlatformUnknown {
+		if mp, _, known := ModelFacts(r.model); known {
+			return mp
+		}
+	}
+	return r.platform
+}
+
+// assess is the rule for one reading (apple-devicelock.md §5, §5a).
+func (r reading) assess() (Risk, string) {
+	platform := r.effectivePlatform()
 	if platform != PlatformUnknown && platform != PlatformMacOS {
 		return RiskNone, ""
 	}
-	v := d.OSVersion
-	if v == nil {
-		if arch == ArchIntel {
-			return RiskNone, ""
-		}
+	_, arch, _ := ModelFacts(r.model)
+	if arch == ArchIntel {
+		return RiskNone, ""
+	}
+	first, firstKnown := FirstMacOS(r.model)
+	v := r.version
+	switch {
+	case v == nil && firstKnown && first.Compare(firstSafeMacOS) >= 0:
+		// It shipped with 11.5 or later, so it can never run an older macOS.
+		return RiskNone, ""
+	case v == nil && arch == ArchAppleSilicon:
+		return RiskDeactivation, fmt.Sprintf("%s is Apple silicon%s and its macOS version is unknown: %s; give --os-version or ask the device with --preflight",
+			r.model, shippedWith(first, firstKnown), DeactivationRule)
+	case v == nil:
 		return RiskUnknown, "OS version unknown: " + DeactivationRule +
 			"; give --os-version (and --model) so mdmctl can check"
-	}
-	if v.Compare(firstSafeMacOS) >= 0 || v.Compare(firstAppleSiliconMacOS) < 0 {
-		// >= 11.5 is safe on every Mac; < 11.0 cannot be Apple silicon
-		// (and is no iOS release that still matters here either way).
+	case v.Compare(firstSafeMacOS) >= 0:
+		// 11.5 or later is safe on every Mac, whatever the model: a model
+		// that shipped later contradicts nothing dangerous.
 		return RiskNone, ""
-	}
-	switch {
-	case arch == ArchIntel:
+	case isBigSurCompat(v) && firstKnown && first.Compare(Version{11}) > 0:
+		return RiskDeactivation, fmt.Sprintf("the facts contradict: %s shipped with macOS %s but macOS %s is reported (how Big Sur 11.x reports itself to older software): %s",
+			r.model, first, v, DeactivationRule)
+	case isBigSurCompat(v):
+		return RiskDeactivation, fmt.Sprintf("macOS %s is how Big Sur reports itself to older software, so this is macOS 11 with its minor version unknown, on %s: %s",
+			v, describeModel(r.model, arch), DeactivationRule)
+	case firstKnown && v.Compare(first) < 0:
+		return RiskDeactivation, fmt.Sprintf("the facts contradict: %s shipped with macOS %s and cannot run macOS %s: %s; check the model and version",
+			r.model, first, v, DeactivationRule)
+	case v.Compare(firstAppleSiliconMacOS) < 0 && arch == ArchAppleSilicon:
+		return RiskDeactivation, fmt.Sprintf("the facts contradict: %s is Apple silicon, which never ran a macOS before 11.0, but macOS %s is reported: %s; check the model and version",
+			r.model, v, DeactivationRule)
+	case v.Compare(firstAppleSiliconMacOS) < 0:
+		// Below 11.0 cannot be Apple silicon (and is no iOS release that
+		// still matters here either way).
 		return RiskNone, ""
 	case arch == ArchAppleSilicon:
-		return RiskDeactivation, fmt.Sprintf("%s is Apple silicon on macOS %s: %s", d.Model, v, DeactivationRule)
-	case platform == PlatformUnknown && d.Model == "":
+		return RiskDeactivation, fmt.Sprintf("%s is Apple silicon on macOS %s: %s", r.model, v, DeactivationRule)
+	case platform == PlatformUnknown && r.model == "":
 		return RiskDeactivation, fmt.Sprintf("OS version %s with no platform or model may be a Mac: %s; give --platform or --model", v, DeactivationRule)
-	case d.Model == "":
+	case r.model == "":
 		return RiskDeactivation, fmt.Sprintf("model unknown on macOS %s: %s; give --model", v, DeactivationRule)
 	default:
-		return RiskDeactivation, fmt.Sprintf("model %q is not a known Intel Mac, on macOS %s: %s", d.Model, v, DeactivationRule)
+		return RiskDeactivation, fmt.Sprintf("model %q is not a known Intel Mac, on macOS %s: %s", r.model, v, DeactivationRule)
 	}
+}
+
+func shippedWith(first Version, known bool) string {
+	if !known {
+		return ""
+	}
+	return " that shipped with macOS " + first.String()
+}
+
+func describeModel(model string, arch Arch) string {
+	switch {
+	case model == "":
+		return "a Mac of unknown model"
+	case arch == ArchAppleSilicon:
+		return model + " (Apple silicon)"
+	}
+	return fmt.Sprintf("model %q, not a known Intel Mac", model)
 }
 
 func keyNotes(platform Platform, arch Arch, v Version, lock DeviceLock) []string {

@@ -92,55 +92,125 @@ func TestVersions(t *testing.T) {
 }
 
 func TestAssessDeactivationRisk(t *testing.T) {
-	versions := []struct {
-		v          string
-		inDanger   bool // 11.0 <= v < 11.5
-		preSilicon bool // < 11.0
-	}{
-		{"10.15.7", false, true}, {"11", true, false}, {"11.0", true, false}, {"11.4.1", true, false},
-		{"11.5", false, false}, {"11.5.2", false, false}, {"12.0", false, false},
-	}
-	devices := []struct {
-		name     string
+	const none, unknown, refuse = RiskNone, RiskUnknown, RiskDeactivation
+	tests := []struct {
 		platform Platform
 		model    string
-		// risk when the version is in the danger range, and when unknown
-		inDanger Risk
-		noOS     Risk
+		os       string // "" = unknown
+		want     Risk
+		reason   string // a substring of the reason
 	}{
-		{"Apple silicon", PlatformUnknown, "MacBookAir10,1", RiskDeactivation, RiskUnknown},
-		{"Apple silicon, bare Mac", PlatformMacOS, "Mac14,8", RiskDeactivation, RiskUnknown},
-		{"Apple VM", PlatformUnknown, "VirtualMac2,1", RiskDeactivation, RiskUnknown},
-		{"Intel", PlatformUnknown, "MacBookPro16,4", RiskNone, RiskNone},
-		{"Intel iMac Pro", PlatformMacOS, "iMacPro1,1", RiskNone, RiskNone},
-		{"unknown model on macOS", PlatformMacOS, "Foo1,1", RiskDeactivation, RiskUnknown},
-		{"no model on macOS", PlatformMacOS, "", RiskDeactivation, RiskUnknown},
-		{"nothing known", PlatformUnknown, "", RiskDeactivation, RiskUnknown},
-		{"iPhone by platform", PlatformIOS, "", RiskNone, RiskNone},
-		{"iPhone by model", PlatformUnknown, "iPhone11,8", RiskNone, RiskNone},
-		{"visionOS", PlatformVisionOS, "", RiskNone, RiskNone},
+		// The five that shipped before 11.5: dangerous on 11.0–11.4.x, and
+		// an unknown version fails safe.
+		{"", "MacBookAir10,1", "11.4", refuse, "Apple silicon on macOS 11.4"},
+		{"", "MacBookAir10,1", "11.4.1", refuse, ""},
+		{"", "MacBookAir10,1", "11", refuse, ""},
+		{"", "MacBookAir10,1", "11.5", none, ""},
+		{"", "MacBookAir10,1", "14.5", none, ""},
+		{"", "MacBookAir10,1", "", refuse, "shipped with macOS 11.0 and its macOS version is unknown"},
+		{"", "MacBookPro17,1", "", refuse, ""},
+		{"", "Macmini9,1", "", refuse, ""},
+		{"", "iMac21,1", "", refuse, "shipped with macOS 11.3"},
+		{"", "iMac21,2", "11.4", refuse, ""},
+		// Big Sur's compatibility version is 11.x with the minor unknown.
+		{"", "MacBookAir10,1", "10.16", refuse, "how Big Sur reports itself"},
+		{PlatformMacOS, "", "10.16", refuse, "Mac of unknown model"},
+		{"", "", "10.16", refuse, "Big Sur"},
+		{"", "Mac14,2", "10.16", refuse, "the facts contradict: Mac14,2 shipped with macOS 12.4"},
+		{"", "MacBookPro16,1", "10.16", none, ""}, // Intel: 11.x is fine
+		// A version below the model's first macOS is a contradiction.
+		{"", "Mac14,8", "10.15.7", refuse, "the facts contradict: Mac14,8 shipped with macOS 13.4 and cannot run macOS 10.15.7"},
+		{"", "iMac21,1", "11.0", refuse, "shipped with macOS 11.3 and cannot run macOS 11.0"},
+		{"", "MacBookAir10,1", "10.15.7", refuse, "cannot run macOS 10.15.7"},
+		{"", "Mac14,8", "11.4", refuse, "cannot run macOS 11.4"},
+		// ... but 11.5 or later is safe on any Mac, model or not.
+		{"", "Mac14,8", "12.0", none, ""},
+		// Later Apple silicon can never run 11.x: safe even with no version.
+		{"", "Mac14,2", "", none, ""},
+		{PlatformMacOS, "Mac14,8", "", none, ""},
+		{"", "MacBookPro18,3", "", none, ""},
+		{"", "Mac13,1", "", none, ""},
+		{"", "VirtualMac2,1", "", none, ""},
+		{"", "Mac17,2", "", none, ""},
+		{"", "Mac19,4", "", none, ""}, // a bare Mac not yet in the table: the family began on 12.3
+		// Apple silicon by its family, not in the table (a typo or a model
+		// that does not exist): fail safe when nothing settles it.
+		{"", "MacBookAir11,1", "", refuse, "Apple silicon and its macOS version is unknown"},
+		{"", "MacBookAir11,1", "11.2", refuse, ""},
+		{"", "MacBookAir11,1", "10.15", refuse, "never ran a macOS before 11.0"},
+		{"", "MacBookAir11,1", "12.1", none, ""},
+		// Intel: never.
+		{"", "MacBookPro16,4", "11.4", none, ""},
+		{PlatformMacOS, "iMacPro1,1", "", none, ""},
+		{"", "MacBookPro16,1", "", none, ""},
+		// Unknown models on 11.0–11.4 stay refused; unknown facts warn.
+		{PlatformMacOS, "Foo1,1", "11.4", refuse, "not a known Intel Mac"},
+		{PlatformMacOS, "", "11.2", refuse, "model unknown on macOS 11.2"},
+		{"", "", "11.2", refuse, "no platform or model"},
+		{PlatformMacOS, "", "", unknown, "OS version unknown"},
+		{"", "", "", unknown, "OS version unknown"},
+		{PlatformMacOS, "", "10.15.7", none, ""},
+		{PlatformMacOS, "VirtualMac1,1", "11.2", refuse, ""},
+		// Not Macs.
+		{PlatformIOS, "", "", none, ""},
+		{"", "iPhone11,8", "14.4", none, ""},
+		{PlatformVisionOS, "", "", none, ""},
 	}
-	for _, d := range devices {
-		t.Run(d.name, func(t *testing.T) {
-			a := Assess(Device{Platform: d.platform, Model: d.model}, DeviceLock{})
-			if a.Risk != d.noOS {
-				t.Errorf("no OS version: risk %d, want %d (%s)", a.Risk, d.noOS, a.Reason)
+	for _, tt := range tests {
+		var v Version
+		if tt.os != "" {
+			var err error
+			if v, err = ParseVersion(tt.os); err != nil {
+				t.Fatal(err)
 			}
-			for _, v := range versions {
-				ver, _ := ParseVersion(v.v)
-				a := Assess(Device{Platform: d.platform, Model: d.model, OSVersion: ver}, DeviceLock{})
-				want := RiskNone
-				if v.inDanger {
-					want = d.inDanger
-				}
-				if a.Risk != want {
-					t.Errorf("%s: risk %d, want %d (%s)", v.v, a.Risk, want, a.Reason)
-				}
-				if a.Risk != RiskNone && !strings.Contains(a.Reason, "before 11.5") {
-					t.Errorf("%s: reason %q does not state the rule", v.v, a.Reason)
-				}
+		}
+		a := Assess(Device{Platform: tt.platform, Model: tt.model, OSVersion: v}, DeviceLock{})
+		if a.Risk != tt.want || !strings.Contains(a.Reason, tt.reason) {
+			t.Errorf("%s %q on %q: risk %d (%s), want %d with %q", tt.platform, tt.model, tt.os, a.Risk, a.Reason, tt.want, tt.reason)
+		}
+		if a.Risk != RiskNone && !strings.Contains(a.Reason, "before 11.5") {
+			t.Errorf("%q on %q: reason %q does not state the rule", tt.model, tt.os, a.Reason)
+		}
+	}
+}
+
+func TestAssessObservedSources(t *testing.T) {
+	v := func(s string) Version { x, _ := ParseVersion(s); return x }
+	m1 := Observation{Source: "sandbox inventory", Device: Device{Platform: PlatformMacOS, Model: "MacBookAir10,1", OSVersion: v("11.4")}}
+	tests := []struct {
+		name string
+		obs  []Observation
+		want Risk
+		in   []string // substrings of the reason
+	}{
+		{"a flag's newer version does not hide the inventory's",
+			[]Observation{{Source: "flags", Device: Device{OSVersion: v("14.5")}}, m1}, RiskDeactivation,
+			[]string{"macOS 11.4 from sandbox inventory", "OS version, 14.5 (flags) vs 11.4 (sandbox inventory)"}},
+		{"a flag's Intel model does not hide the inventory's",
+			[]Observation{{Source: "flags", Device: Device{Model: "MacBookPro16,1"}}, m1}, RiskDeactivation,
+			[]string{"model MacBookAir10,1 from sandbox inventory", "model, MacBookPro16,1 (flags) vs MacBookAir10,1 (sandbox inventory)"}},
+		{"the device's answer disagrees with the inventory",
+			[]Observation{{Source: "Fleet inventory", Device: Device{Model: "MacBookAir10,1", OSVersion: v("14.5")}},
+				{Source: "device answer", Device: Device{Model: "MacBookAir10,1", OSVersion: v("11.4")}}}, RiskDeactivation,
+			[]string{"macOS 11.4 from device answer"}},
+		{"model from one source, version from another",
+			[]Observation{{Source: "flags", Device: Device{Model: "MacBookAir10,1"}}, {Source: "device answer", Device: Device{OSVersion: v("11.2")}}}, RiskDeactivation,
+			[]string{"model MacBookAir10,1 from flags", "macOS 11.2 from device answer"}},
+		{"agreeing sources are safe",
+			[]Observation{{Source: "flags", Device: Device{OSVersion: v("14.5")}}, {Source: "device answer", Device: Device{Model: "MacBookAir10,1", OSVersion: v("14.5")}}}, RiskNone, nil},
+		{"an empty source changes nothing",
+			[]Observation{{Source: "flags"}, {Source: "Fleet inventory", Device: Device{Model: "Mac14,2"}}}, RiskNone, nil},
+	}
+	for _, tt := range tests {
+		a := AssessObserved(tt.obs, DeviceLock{})
+		if a.Risk != tt.want {
+			t.Errorf("%s: risk %d (%s), want %d", tt.name, a.Risk, a.Reason, tt.want)
+		}
+		for _, s := range tt.in {
+			if !strings.Contains(a.Reason, s) {
+				t.Errorf("%s: reason %q lacks %q", tt.name, a.Reason, s)
 			}
-		})
+		}
 	}
 }
 

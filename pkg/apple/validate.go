@@ -64,6 +64,12 @@ func ValidateTargetID(id string) error {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return fmt.Errorf("target ID %q contains whitespace or a control character", id)
 		}
+		if unicode.Is(unicode.Cf, r) {
+			// Zero-width spaces, joiners, direction marks and BOMs come with
+			// text copied from web pages and chat; the server would see an ID
+			// no device has.
+			return fmt.Errorf("target ID %+q contains the invisible character %U (copied from a web page or a document?)", id, r)
+		}
 		if strings.ContainsRune(",/?#%", r) {
 			return fmt.Errorf("target ID %q contains %q", id, r)
 		}

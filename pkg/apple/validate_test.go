@@ -56,6 +56,11 @@ func TestValidateTargetID(t *testing.T) {
 		"a%b":                    "%",
 		"\xff":                   "UTF-8",
 		strings.Repeat("x", 257): "longer",
+		"zero\u200bwidth":        "invisible character U+200B",
+		"\ufeffBOM":              "invisible character U+FEFF",
+		"joiner\u200dx":          "U+200D",
+		"mark\u200ex":            "U+200E",
+		"soft\u00adhyphen":       "U+00AD",
 	}
 	for _, id := range ok {
 		if err := ValidateTargetID(id); err != nil {

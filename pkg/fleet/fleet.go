@@ -27,7 +27,11 @@ type Target struct {
 	SourceName string
 	Line       int
 	Facts      *apple.Device
-	Lock       *apple.DeviceLock
+	// Observed is what other sources say about the device (a server's
+	// inventory, the device's own answer); the guard weighs them with
+	// Facts and never lets one replace another.
+	Observed []apple.Observation
+	Lock     *apple.DeviceLock
 	// PINGenerated marks a PIN mdmctl made up: it must be escrowed first.
 	PINGenerated bool
 	// Assessment is the guard's verdict, set by Assess.
@@ -46,8 +50,17 @@ func (t *Target) Source() string {
 	return name + ":" + strconv.Itoa(t.Line)
 }
 
+// inputSource names where the target's input facts came from.
+func (t *Target) inputSource() string {
+	if t.Line == 0 {
+		return "flags"
+	}
+	return t.Source()
+}
+
 // Assess applies the guard to every target, once per distinct pair of
-// facts and values.
+// input facts and values; a target that other sources describe is judged
+// on its own.
 func Assess(targets []*Target) {
 	type key struct {
 		facts *apple.Device
@@ -55,6 +68,12 @@ func Assess(targets []*Target) {
 	}
 	memo := map[key]*apple.Assessment{}
 	for _, t := range targets {
+		if len(t.Observed) > 0 {
+			obs := append([]apple.Observation{{Source: t.inputSource(), Device: *t.Facts}}, t.Observed...)
+			a := apple.AssessObserved(obs, *t.Lock)
+			t.Assessment = &a
+			continue
+		}
 		k := key{t.Facts, t.Lock}
 		a, ok := memo[k]
 		if !ok {

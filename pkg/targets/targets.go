@@ -46,10 +46,14 @@ func (e Entry) Source() string {
 // Columns of a CSV file; udid is required.
 var Columns = []string{"udid", "os_version", "model", "platform", "message", "phone", "pin"}
 
-// ReadIDs reads one ID per line of text, calling fn for each. name labels
+// ReadIDs reads one ID per line of text (LF or CRLF, an optional UTF-8
+// byte-order mark first), calling fn for each. name labels
 // sources ("-" reads as "stdin"). The IDs share text's memory: a list of a
 // hundred thousand devices costs no allocation per line.
 func ReadIDs(text, name string, fn func(Entry) error) error {
+	// A byte-order mark, as Windows editors write one, is not part of the
+	// first ID (nor is the CR of a CRLF line end, below).
+	text = strings.TrimPrefix(text, "\ufeff")
 	for line := 1; text != ""; line++ {
 		raw, rest, _ := strings.Cut(text, "\n")
 		text = rest

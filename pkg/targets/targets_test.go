@@ -33,6 +33,11 @@ func TestReadIDs(t *testing.T) {
 	if strings.Join(ids, ",") != "A,B,C,last-without-newline" || strings.Join(sources, ",") != "ids.txt:2,ids.txt:4,ids.txt:5,ids.txt:7" {
 		t.Errorf("ids %v at %v", ids, sources)
 	}
+	// A Windows editor's file: a byte-order mark and CRLF line ends.
+	bom, err := readIDs(t, "\ufeffDEV-1\r\nDEV-2\r\n")
+	if err != nil || len(bom) != 2 || bom[0].ID != "DEV-1" || bom[1].ID != "DEV-2" {
+		t.Errorf("BOM and CRLF should not be part of the IDs: %+v, %v", bom, err)
+	}
 	long, err := readIDs(t, "A\n"+strings.Repeat("x", MaxLine+10)+"\nB\n")
 	if err != nil || len(long) != 3 || long[1].Err == nil || long[1].Source() != "ids.txt:2" || long[2].ID != "B" {
 		t.Errorf("an over-long line should be one entry with an error and reading go on: %+v, %v", long, err)

@@ -150,20 +150,23 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			conn.Close()
 		}
 	}()
-	if !opts.DryRun && len(in.targets) > 0 {
+	if len(in.targets) > 0 {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
-		for _, w := range settings.Warnings {
-			r.warn(w)
+		if !opts.DryRun {
+			for _, w := range settings.Warnings {
+				r.warn(w)
+			}
 		}
-		// Servers that know their devices feed the guard. Others are not
-		// contacted yet: a run the guard refuses whole needs no server.
+		// Servers that know their devices feed the guard, in a dry run too,
+		// so it plans what the real run would do. Others are not contacted
+		// yet: a run the guard refuses whole needs no server.
 		if config.KnowsDevices(settings.Kind) {
 			if err := connect(); err != nil {
 				return err
 			}
-			fillFacts(ctx, in.targets, conn.Facts)
+			observeInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
 		}
 	}
 
@@ -315,35 +318,19 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 	return r.finish(sendErr)
 }
 
-// fillFacts completes what the input left unknown from what the server
-// knows about each device; what the input says stands.
-func fillFacts(ctx context.Context, ts []*fleet.Target, lookup func(context.Context, []string) map[string]apple.Device) {
-	var ids []string
-	for _, t := range ts {
-		if f := t.Facts; f.Platform == apple.PlatformUnknown || f.Model == "" || f.OSVersion == nil {
-			ids = append(ids, t.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return
+// observeInventory adds what the server knows about each device as a
+// source of its own: the guard weighs it with the input, so a flag never
+// silently replaces the server's word.
+func observeInventory(ctx context.Context, ts []*fleet.Target, source string, lookup func(context.Context, []string) map[string]apple.Device) {
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
 	}
 	known := lookup(ctx, ids)
 	for _, t := range ts {
-		k, ok := known[t.ID]
-		if !ok {
-			continue
+		if k, ok := known[t.ID]; ok {
+			t.Observed = append(t.Observed, apple.Observation{Source: source, Device: k})
 		}
-		f := *t.Facts
-		if f.Platform == apple.PlatformUnknown {
-			f.Platform = k.Platform
-		}
-		if f.Model == "" {
-			f.Model = k.Model
-		}
-		if f.OSVersion == nil {
-			f.OSVersion = k.OSVersion
-		}
-		t.Facts = &f
 	}
 }
 

@@ -57,7 +57,7 @@ does not.`,
 	pf.String("client-key-file", "", "PEM key of the client certificate")
 	pf.Bool("insecure-skip-verify", false, "do not verify the server's TLS certificate (warned on every run)")
 	pf.Bool("allow-insecure-http", false, "allow credentials over plain http to a non-loopback host")
-	pf.Duration("timeout", 30*time.Second, "time limit of each server request")
+	pf.Duration("timeout", 30*time.Second, "time limit of each server request, its retries and waits included")
 	pf.Duration("connect-timeout", 10*time.Second, "time limit for connecting to the server (TCP and TLS)")
 	pf.Int("retries", 3, "retries of a request that got no answer (connection failure, 429, 502, 503, 504)")
 	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
