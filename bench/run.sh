@@ -67,7 +67,7 @@ once() {
 	echo "$name $n $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $rss" >>"$work/runs"
 }
 
-mdmctl_cmd() { echo "seq -f 'DEV%06g' $1 | MDMCTL_SERVER=\$url MDMCTL_API_KEY=$KEY $work/mdmctl lock - --yes --no-push --platform ios -o jsonl"; }
+mdmctl_cmd() { echo "seq -f 'DEV%06g' $1 | XDG_STATE_HOME=$work/state MDMCTL_SERVER=\$url MDMCTL_API_KEY=$KEY $work/mdmctl lock - --yes --no-push --platform ios -o jsonl"; }
 bare_cmd() { echo "seq -f 'DEV%06g' $1 | $work/bareclient -server \$url -key $KEY"; }
 
 echo "== NanoMDM v0.9.0 on loopback, $(nproc) cores, median of $R (contenders interleaved)"

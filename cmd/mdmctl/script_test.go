@@ -73,6 +73,7 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 		Setup: func(env *testscript.Env) error {
 			// A clean slate: no user config, no color, no inherited server.
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/.config")
+			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/.local/state")
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv(envSecrets, strings.Join(scriptSecrets, ","))
 			env.Setenv(envLeakFile, leaks)
@@ -124,6 +125,10 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"wait-http":           cmdWaitHTTP,
 		"nanomdm-sql":         cmdNanoMDMSQL,
 		"clone-enrollment":    cmdCloneEnrollment,
+		"gate-proxy":          cmdGateProxy,
+		"gate-open":           cmdGateOpen,
+		"received-as":         cmdReceivedAs,
+		"escrow-one-pin":      cmdEscrowOnePIN,
 	}
 }
 

@@ -82,3 +82,31 @@ func TestGeneratePIN(t *testing.T) {
 		t.Errorf("only %d distinct PINs in 1000 draws", len(seen))
 	}
 }
+
+// A resume reads the PINs back; a torn last line (a crash mid-write) is
+// skipped, a broken line before it is an error that shows no PIN.
+func TestPINsReadBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pins.jsonl")
+	e, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Append(Record{ID: "MAC-1", CommandUUID: "U1", PIN: "123456"}, Record{ID: "MAC-2", CommandUUID: "U2", PIN: "654321"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"id":"MAC-3","command_uuid":"U3","pin":"11`)
+	f.Close()
+	pins, err := PINs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pins) != 2 || pins[[2]string{"U1", "MAC-1"}] != "123456" || pins[[2]string{"U2", "MAC-2"}] != "654321" {
+		t.Errorf("PINs = %v", pins)
+	}
+	os.WriteFile(path, []byte("{\"pin\":\"999999\n{}\n"), 0o600)
+	if _, err := PINs(path); err == nil || strings.Contains(err.Error(), "999999") {
+		t.Errorf("broken line: err = %v", err)
+	}
+}

@@ -91,6 +91,9 @@ type Command struct {
 	Lock    apple.DeviceLock
 	Payload []byte
 	Targets []*Target
+	// MayHaveLanded marks a resumed command an earlier run's request may
+	// already have queued (see server.Request).
+	MayHaveLanded bool
 }
 
 // Limits bound what one request may carry.
@@ -256,11 +259,12 @@ func (s *sender) send(c Command) error {
 		ids[i] = t.ID
 	}
 	res, err := s.srv.Enqueue(s.ctx, server.Request{
-		CommandUUID: c.UUID,
-		RequestType: apple.RequestTypeDeviceLock,
-		Payload:     c.Payload,
-		IDs:         ids,
-		NoPush:      s.opts.NoPush,
+		CommandUUID:   c.UUID,
+		RequestType:   apple.RequestTypeDeviceLock,
+		Payload:       c.Payload,
+		IDs:           ids,
+		NoPush:        s.opts.NoPush,
+		MayHaveLanded: c.MayHaveLanded,
 	})
 	var notEnrolled *server.NotEnrolledError
 	switch {

@@ -52,6 +52,9 @@ func appendDevice(b []byte, d report.Device) ([]byte, error) {
 	}
 	field("source", d.Source)
 	field("pin", d.PIN)
+	if d.EarlierRun {
+		b = append(b, `,"earlier_run":true`...)
+	}
 	return append(b, '}', '\n'), nil
 }
 

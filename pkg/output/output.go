@@ -101,6 +101,9 @@ func Detail(d report.Device) string {
 	if d.Source != "" {
 		parts = append(parts, "("+d.Source+")")
 	}
+	if d.EarlierRun {
+		parts = append(parts, "(earlier run)")
+	}
 	if d.CommandUUID != "" {
 		parts = append(parts, "command "+d.CommandUUID)
 	}

@@ -19,6 +19,7 @@ func TestAppendDeviceMatchesEncodingJSON(t *testing.T) {
 			Response: &apple.Response{Status: "Acknowledged", UDID: "B", MessageResult: "Success"}},
 		{ID: "C<&>", Outcome: report.Failed, Error: "line\nbreak \"quoted\" \\ tab\t \x01 \u2028 \xff é 🔒", Source: "f.csv:3", Warnings: []string{"w1", "w2"}, PIN: "123456"},
 		{ID: "", Outcome: ""},
+		{ID: "D", Outcome: report.Queued, CommandUUID: "U", EarlierRun: true},
 	}
 	for _, d := range devices {
 		want, err := json.Marshal(d)

@@ -47,6 +47,9 @@ type Device struct {
 	Source string `json:"source,omitempty"`
 	// PIN is set only with --show-pins; never printed otherwise.
 	PIN string `json:"pin,omitempty"`
+	// EarlierRun marks, in a resumed run, a device not sent again: its
+	// outcome is the one the run's journal recorded.
+	EarlierRun bool `json:"earlier_run,omitempty"`
 	// NotReached marks a failed device whose request provably never reached
 	// the server (refused before connecting, or answered 429/503 on every
 	// attempt): a resume may send it again under the same CommandUUID.

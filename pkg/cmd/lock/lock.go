@@ -55,6 +55,11 @@ type Options struct {
 	ConnectTimeout time.Duration
 	Retries        int
 	Debug          bool
+
+	// Journal is the run journal's path (default: a new file under
+	// $XDG_STATE_HOME/mdmctl/runs); Resume, a journal to resume.
+	Journal string
+	Resume  string
 }
 
 // NewCmdLock returns the lock command; runF replaces the run function in
@@ -78,12 +83,25 @@ than one device asks for confirmation on a terminal and needs --yes elsewhere.
 
 The PIN (macOS only, six digits) can come from --pin, --pin-file or
 MDMCTL_PIN, so it never needs to be on the command line; --pin-generate gives
-each Mac its own, written to --pin-escrow before the command is sent.`,
+each Mac its own, written to --pin-escrow before the command is sent.
+
+Every run that sends keeps a journal (--journal FILE, or a new file in
+$XDG_STATE_HOME/mdmctl/runs, mode 0600): each command and its CommandUUID
+before its request goes out, then each device's outcome. No PIN is written
+to it. A run that was interrupted, or whose requests did not reach the
+server, ends with "to resume: mdmctl lock --resume FILE". --resume sends
+again exactly the devices left (never sent, never reached, or unknown),
+under their original CommandUUIDs and byte-identical commands, so a command
+that had landed is recognized and never queued twice; generated PINs come
+back from the escrow file, a PIN given by flag, file or MDMCTL_PIN must be
+given again and is checked. Every device of the run is reported once: those
+not sent again with their journaled outcome, marked (earlier run).`,
 		Example: `  mdmctl lock --udid 00008020-000915083C80012E --message "Return to IT" --phone 408-555-5555
   MDMCTL_PIN=$(cat pin) mdmctl lock --udid MAC-UDID --model MacBookAir10,1 --os-version 14.5
   mdmctl lock --dry-run --udid X --message "Lock Message" --command-uuid 0001_DeviceLock
   seq -f 'DEV%05g' 10000 | mdmctl lock - --yes --no-push -o jsonl
-  mdmctl lock --csv fleet.csv --pin-generate --pin-escrow pins.jsonl --yes`,
+  mdmctl lock --csv fleet.csv --pin-generate --pin-escrow pins.jsonl --yes
+  mdmctl lock --resume ~/.local/state/mdmctl/runs/20261203T144600.123Z-4242.jsonl --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkWaitArg(cmd, args); err != nil {
 				return err
@@ -130,6 +148,8 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
 	fl.BoolVar(&opts.ShowPINs, "show-pins", false, "print PINs in the output (they are redacted otherwise)")
 	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl")
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
+	fl.StringVar(&opts.Journal, "journal", "", "file the run is journaled to, for --resume (default: a new file in $XDG_STATE_HOME/mdmctl/runs)")
+	fl.StringVar(&opts.Resume, "resume", "", "resume the run journaled in FILE: resend what did not reach the server, with the same CommandUUIDs")
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -54,10 +54,16 @@ func (f *fakeServer) Enqueue(_ context.Context, req server.Request) (*server.Res
 func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]string) (stdout, stderr string, err error) {
 	t.Helper()
 	streams, _, out, errOut := iostreams.Test()
+	state := t.TempDir() // run journals
 	f := &cmdutil.Factory{
 		IOStreams: streams,
-		Getenv:    func(k string) string { return getenv[k] },
-		Now:       time.Now,
+		Getenv: func(k string) string {
+			if v, ok := getenv[k]; ok || k != "XDG_STATE_HOME" {
+				return v
+			}
+			return state
+		},
+		Now: time.Now,
 		Settings: func(*pflag.FlagSet) (config.Settings, error) {
 			return config.Settings{Kind: config.KindNanoMDM, Server: "https://fake"}, nil
 		},

@@ -24,6 +24,9 @@ import (
 // Run does the work: validate everything, apply the guard, confirm, then
 // send (or print, with --dry-run) and report every device exactly once.
 func Run(ctx context.Context, opts *Options) error {
+	if opts.Resume != "" {
+		return runResume(ctx, opts)
+	}
 	if err := opts.checkFlags(); err != nil {
 		return err
 	}
@@ -61,7 +64,7 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("invalid --timeout %s: must be positive", opts.Timeout)
 	case opts.ConnectTimeout <= 0:
 		return cmdutil.Usagef("invalid --connect-timeout %s: must be positive", opts.ConnectTimeout)
-	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun:
+	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun && opts.Resume == "":
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
 		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
@@ -81,6 +84,7 @@ type runner struct {
 	printer  output.Printer
 	run      report.Run
 	progress *progressbar.ProgressBar
+	journal  *runJournal
 	// mu serializes output: queue results and device answers arrive on
 	// different goroutines.
 	mu sync.Mutex
@@ -138,16 +142,8 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		err      error
 	)
 	connect := func() error {
-		conn, err = opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout,
-			ConnectTimeout: opts.ConnectTimeout, Retries: opts.Retries, Debug: opts.Debug})
-		if err != nil {
-			return err
-		}
-		if opts.NoPush && !conn.CanSkipPush {
-			return cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
-		}
-		r.run.Server = conn.Name
-		return nil
+		conn, err = r.connect(ctx, settings)
+		return err
 	}
 	defer func() {
 		if conn != nil {
@@ -201,11 +197,12 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.run.CommandUUID = cmds[0].UUID
 	}
 
-	for _, d := range in.invalid {
-		r.emit(d)
-	}
+	settled := in.invalid
 	for _, a := range refused {
-		r.emit(report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
+		settled = append(settled, report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
+	}
+	for _, d := range settled {
+		r.emit(d)
 	}
 	if opts.DryRun {
 		if err := r.printPlan(cmds); err != nil {
@@ -216,8 +213,32 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if len(cmds) == 0 {
 		return r.finish(nil)
 	}
-	r.startProgress(len(send))
+	if err := r.startJournal(settings, cmds, settled); err != nil {
+		return err
+	}
+	return r.send(ctx, conn, settings, cmds, len(send))
+}
 
+// connect opens the server the settings name.
+func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmdutil.Connection, error) {
+	opts := r.opts
+	conn, err := opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout,
+		ConnectTimeout: opts.ConnectTimeout, Retries: opts.Retries, Debug: opts.Debug})
+	if err != nil {
+		return nil, err
+	}
+	if opts.NoPush && !conn.CanSkipPush {
+		conn.Close()
+		return nil, cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
+	}
+	r.run.Server = conn.Name
+	return conn, nil
+}
+
+// send sends the commands to devices devices, journaled, and reports them.
+func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings config.Settings, cmds []fleet.Command, devices int) error {
+	opts := r.opts
+	r.startProgress(devices)
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
 	if opts.CommandUUID == "" {
 		sendOpts.NewUUID = opts.NewUUID
@@ -230,12 +251,18 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
 	}
+	emit := fleet.Emit(r.emit)
+	if j := r.journal; j != nil {
+		sendOpts.BeforeSend = j.beforeSend(sendOpts.BeforeSend)
+		sendOpts.Flush = func() { _ = j.w.Flush(); r.flush() }
+		emit = j.outcomes(emit)
+	}
 	if opts.Wait > 0 && !conn.Synchronous {
 		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
 	}
 	// The first interrupt stops new requests and retries; attempts in
 	// flight finish within --timeout.
-	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, r.emit)
+	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, emit)
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
 }
@@ -278,7 +305,11 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 		}
 		return nil
 	}
-	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, join.Queued)
+	queued := fleet.Emit(join.Queued)
+	if j := r.journal; j != nil {
+		queued = j.outcomes(queued)
+	}
+	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, queued)
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
 	defer cancel()
 	_ = collector.Wait(waitCtx)
@@ -384,13 +415,16 @@ func (r *runner) finish(sendErr error) error {
 	if r.run.Interrupted {
 		code = cmdutil.ExitInterrupted
 	}
-	if code == cmdutil.ExitOK {
-		return nil
-	}
-	if sendErr != nil {
+	if code != cmdutil.ExitOK && sendErr != nil {
 		// Each device's line carries the error; say once what it was.
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
+	}
+	if r.journal != nil {
+		r.journal.close(r)
+	}
+	if code == cmdutil.ExitOK {
+		return nil
 	}
 	return &cmdutil.ExitError{Code: code}
 }

@@ -32,6 +32,7 @@ MDMCTL_CONTEXT        context to use instead of current-context
 MDMCTL_CONFIG         config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)
 MDMCTL_PIN            six-digit PIN for mdmctl lock
 MDMCTL_WEBHOOK_HMAC_KEY  key that verifies webhook signatures (--wait)
+XDG_STATE_HOME        run journals for --resume go to $XDG_STATE_HOME/mdmctl/runs (default ~/.local/state)
 NO_COLOR, CLICOLOR=0, TERM=dumb   turn color off
 CLICOLOR_FORCE=1      color even when not on a terminal
 
