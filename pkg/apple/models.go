@@ -63,11 +63,10 @@ func FirstMacOS(model string) (Version, bool) {
 	return nil, false
 }
 
-// bigSurCompat is the version macOS 11 reports to software built against
-// an older SDK (SYSTEM_VERSION_COMPAT=1); inventories have shown it for
-// 11.x Macs (fleetdm/fleet#377). It means "11.something, minor unknown".
-var bigSurCompat = Version{10, 16}
-
+// isBigSurCompat is true for 10.16: the version macOS 11 reports to
+// software built against an older SDK (SYSTEM_VERSION_COMPAT=1);
+// inventories have shown it for 11.x Macs (fleetdm/fleet#377). It means
+// "11.something, minor unknown".
 func isBigSurCompat(v Version) bool {
 	return len(v) >= 2 && v[0] == 10 && v[1] == 16
 }

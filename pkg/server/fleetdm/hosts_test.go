@@ -23,6 +23,9 @@ func TestHostFacts(t *testing.T) {
 	}{
 		{fleetdmtest.Host{Platform: "darwin", OSVersion: "macOS 11.4", HardwareModel: "MacBookAir10,1"}, apple.PlatformMacOS, "MacBookAir10,1", "11.4"},
 		{fleetdmtest.Host{Platform: "darwin", OSVersion: "macOS 13.4.1 (a)", HardwareModel: "Mac14,3"}, apple.PlatformMacOS, "Mac14,3", "13.4.1"},
+		// Big Sur's compatibility version, as Fleet has shown it for 11.x
+		// Macs (fleetdm/fleet#377): read as given, for the guard to judge.
+		{fleetdmtest.Host{Platform: "darwin", OSVersion: "macOS 10.16", HardwareModel: "MacBookAir10,1"}, apple.PlatformMacOS, "MacBookAir10,1", "10.16"},
 		{fleetdmtest.Host{Platform: "ios", OSVersion: "iOS 17.5.1", HardwareModel: "iPhone11,8"}, apple.PlatformIOS, "iPhone11,8", "17.5.1"},
 		{fleetdmtest.Host{Platform: "ipados", OSVersion: "iPadOS 17.4", HardwareModel: "iPad13,18"}, apple.PlatformIPadOS, "iPad13,18", "17.4"},
 		{fleetdmtest.Host{Platform: "darwin", OSVersion: "", HardwareModel: "not a model"}, apple.PlatformMacOS, "", ""},
@@ -43,6 +46,9 @@ func TestHostFacts(t *testing.T) {
 		}
 		if d.Platform != tt.want || d.Model != tt.wantModel || d.OSVersion.String() != tt.wantOS {
 			t.Errorf("%+v: got %v %q %q", tt.host, d.Platform, d.Model, d.OSVersion)
+		}
+		if tt.wantOS == "10.16" && apple.Assess(d, apple.DeviceLock{}).Risk != apple.RiskDeactivation {
+			t.Errorf("%+v: an M1 on macOS 10.16 (Big Sur 11.x) is not refused", tt.host)
 		}
 	}
 	if _, found, err := c.Host(context.Background(), "NOPE"); found || err != nil {
