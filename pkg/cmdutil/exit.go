@@ -38,10 +38,16 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// CancelError is the user declining a confirmation; nothing was sent.
-type CancelError struct{}
+// CancelError is the user declining a confirmation, or interrupting it
+// with Ctrl-C; nothing was sent.
+type CancelError struct{ Interrupted bool }
 
-func (e *CancelError) Error() string { return "aborted: nothing was sent" }
+func (e *CancelError) Error() string {
+	if e.Interrupted {
+		return "interrupted: nothing was sent"
+	}
+	return "aborted: nothing was sent"
+}
 
 // ExitError carries an exit code decided from results that were already
 // printed; main prints nothing more for it.
@@ -55,6 +61,7 @@ func ExitCode(err error) int {
 	var (
 		exitErr    *ExitError
 		usageErr   *UsageError
+		cancelErr  *CancelError
 		unavail    *server.UnavailableError
 		protocolEr *server.ProtocolError
 	)
@@ -63,7 +70,7 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &exitErr):
 		return exitErr.Code
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.As(err, &cancelErr) && cancelErr.Interrupted:
 		return ExitInterrupted
 	case errors.As(err, &usageErr):
 		return ExitUsage

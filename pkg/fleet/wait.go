@@ -104,7 +104,7 @@ func (j *Join) Finish() {
 		d.Queue, d.Outcome = d.Outcome, report.NoAnswer
 		d.NotNow = notNow[k]
 		if d.Error == "" {
-			d.Error = "no answer before the wait ended"
+			d.Error = "no answer yet: the command stays queued for its next check-in"
 		}
 		j.emit(d)
 	}

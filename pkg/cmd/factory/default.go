@@ -152,7 +152,6 @@ func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Clien
 		}
 	}
 	answers := func(col *webhook.Collector) {
-		fmt.Fprintf(streams.ErrOut, "waiting for answers: polling %s\n", server.Origin(fc.BaseURL))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

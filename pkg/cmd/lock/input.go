@@ -30,6 +30,18 @@ type collected struct {
 	invalid []report.Device
 }
 
+// idWidth is the length of the longest ID, for aligned text columns.
+func (c *collected) idWidth() int {
+	w := 0
+	for _, t := range c.targets {
+		w = max(w, len(t.ID))
+	}
+	for _, d := range c.invalid {
+		w = max(w, len(d.ID))
+	}
+	return w
+}
+
 // maxInput bounds one ID list or CSV file; a million devices fit in 64 MiB.
 const maxInput = 256 << 20
 

@@ -138,14 +138,23 @@ func interpret(req server.Request, status int, r apiResult, retried bool) *serve
 		case r.CommandError != "":
 			d.Outcome, d.Error = server.Failed, r.CommandError
 		case st.PushError != "":
-			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+st.PushError
+			d.Outcome, d.Error = server.QueuedNotPushed, pushFailure(st.PushError)
 		case r.PushError != "" && !hasStatus:
-			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+r.PushError
+			d.Outcome, d.Error = server.QueuedNotPushed, pushFailure(r.PushError)
 		}
 		d.PushID = st.PushResult
 		res.Devices[i] = d
 	}
 	return res
+}
+
+// pushFailure explains NanoMDM's push_error, keeping its text. "push data
+// missing for id" means NanoMDM never saw the ID enroll.
+func pushFailure(pushError string) string {
+	if strings.Contains(pushError, "push data missing for id") {
+		return "not enrolled on this server (a typo?); push failed: " + pushError
+	}
+	return "push failed: " + pushError
 }
 
 // isDuplicate recognizes NanoMDM's "command already exists: UUID".
