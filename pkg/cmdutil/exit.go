@@ -27,8 +27,12 @@ const (
 )
 
 // UsageError is bad input: a flag, argument, file or environment value.
-// Its message names the input; nothing was sent.
-type UsageError struct{ Err error }
+// Its message names the input; nothing was sent. Hint, when set, is a
+// suggestion printed on a line of its own.
+type UsageError struct {
+	Err  error
+	Hint string
+}
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
@@ -89,6 +93,15 @@ func ExitCode(err error) int {
 func IsSilent(err error) bool {
 	var exitErr *ExitError
 	return errors.As(err, &exitErr)
+}
+
+// HintOf returns the hint of a usage error, "" for any other error.
+func HintOf(err error) string {
+	var usageErr *UsageError
+	if errors.As(err, &usageErr) {
+		return usageErr.Hint
+	}
+	return ""
 }
 
 // PathErr shortens an *os.PathError to its cause: the caller's message

@@ -223,7 +223,7 @@ func (opts *Options) target(e targets.Entry, def defaults) (fleet.Target, error)
 			return t, fmt.Errorf("a pin column conflicts with --pin-generate")
 		}
 		if err := apple.ValidatePIN(e.PIN); err != nil {
-			return t, fmt.Errorf("invalid pin: %v", err)
+			return t, fmt.Errorf("invalid PIN: %v", err)
 		}
 		t.Lock.PIN = e.PIN
 	}
