@@ -132,6 +132,7 @@ each Mac its own, written to --pin-escrow before the command is sent.`,
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("udid", completeUDIDs(f))
 	return cmd
 }
 

@@ -86,6 +86,9 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		return nil, err
 	}
 	origin := server.Origin(c.BaseURL)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, notFound(c.BaseURL, body)
+	}
 	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK, http.StatusMultiStatus, http.StatusInternalServerError); err != nil {
 		return nil, err
 	}
@@ -146,6 +149,18 @@ func interpret(req server.Request, status int, r apiResult, retried bool) *serve
 		res.Devices[i] = d
 	}
 	return res
+}
+
+// notFound names the path that is not there, its device IDs elided, and
+// the usual cause: NanoHUB serves NanoMDM's API under a prefix.
+func notFound(base *url.URL, body []byte) error {
+	prefix := strings.TrimRight(base.Path, "/")
+	hint := ""
+	if !strings.HasSuffix(prefix, "/api/v1/nanomdm") {
+		hint = "; NanoHUB serves NanoMDM's API under /api/v1/nanomdm: --server " + server.Origin(base) + "/api/v1/nanomdm"
+	}
+	return &server.HTTPError{Server: server.Origin(base), Status: http.StatusNotFound,
+		Body: fmt.Sprintf("no %s/v1/enqueue/… here (%s)%s", prefix, server.Excerpt(body), hint)}
 }
 
 // pushFailure explains NanoMDM's push_error, keeping its text. "push data
