@@ -22,9 +22,12 @@ func run() int {
 	f := factory.New()
 	ctx, stop := interruptContext()
 	defer stop()
-	err := root.NewCmdRoot(f).ExecuteContext(ctx)
+	err := root.UnknownCommand(root.NewCmdRoot(f).ExecuteContext(ctx))
 	if err != nil && !cmdutil.IsSilent(err) {
 		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+oneLine(err.Error()))
+		if hint := cmdutil.HintOf(err); hint != "" {
+			fmt.Fprintln(f.IOStreams.ErrOut, hint)
+		}
 	}
 	return cmdutil.ExitCode(err)
 }

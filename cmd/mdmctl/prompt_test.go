@@ -63,7 +63,7 @@ func TestConfirmationOnTerminal(t *testing.T) {
 		}
 		var out bytes.Buffer
 		prompt := readUntil(t, tty, &out, "? [y/N] ")
-		if !strings.Contains(prompt, "Lock 3 devices? [y/N]") {
+		if !strings.Contains(prompt, "Lock 3 devices on "+srv.URL+"? [y/N]") {
 			t.Errorf("prompt = %q", prompt)
 		}
 		if _, err := tty.Write([]byte(tt.answer + "\n")); err != nil {

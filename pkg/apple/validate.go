@@ -19,11 +19,11 @@ const maxIDLen = 256
 // enforces. The PIN is never echoed in the error.
 func ValidatePIN(pin string) error {
 	if len(pin) != 6 {
-		return fmt.Errorf("must be exactly 6 digits")
+		return fmt.Errorf("must be exactly six digits 0-9")
 	}
 	for i := 0; i < len(pin); i++ {
 		if pin[i] < '0' || pin[i] > '9' {
-			return fmt.Errorf("must be exactly 6 ASCII digits 0-9")
+			return fmt.Errorf("must be exactly six digits 0-9")
 		}
 	}
 	return nil

@@ -27,8 +27,12 @@ const (
 )
 
 // UsageError is bad input: a flag, argument, file or environment value.
-// Its message names the input; nothing was sent.
-type UsageError struct{ Err error }
+// Its message names the input; nothing was sent. Hint, when set, is a
+// suggestion printed on a line of its own.
+type UsageError struct {
+	Err  error
+	Hint string
+}
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
@@ -38,10 +42,16 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
-// CancelError is the user declining a confirmation; nothing was sent.
-type CancelError struct{}
+// CancelError is the user declining a confirmation, or interrupting it
+// with Ctrl-C; nothing was sent.
+type CancelError struct{ Interrupted bool }
 
-func (e *CancelError) Error() string { return "aborted: nothing was sent" }
+func (e *CancelError) Error() string {
+	if e.Interrupted {
+		return "interrupted: nothing was sent"
+	}
+	return "aborted: nothing was sent"
+}
 
 // ExitError carries an exit code decided from results that were already
 // printed; main prints nothing more for it.
@@ -55,6 +65,7 @@ func ExitCode(err error) int {
 	var (
 		exitErr    *ExitError
 		usageErr   *UsageError
+		cancelErr  *CancelError
 		unavail    *server.UnavailableError
 		protocolEr *server.ProtocolError
 	)
@@ -63,7 +74,7 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.As(err, &exitErr):
 		return exitErr.Code
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.As(err, &cancelErr) && cancelErr.Interrupted:
 		return ExitInterrupted
 	case errors.As(err, &usageErr):
 		return ExitUsage
@@ -82,6 +93,15 @@ func ExitCode(err error) int {
 func IsSilent(err error) bool {
 	var exitErr *ExitError
 	return errors.As(err, &exitErr)
+}
+
+// HintOf returns the hint of a usage error, "" for any other error.
+func HintOf(err error) string {
+	var usageErr *UsageError
+	if errors.As(err, &usageErr) {
+		return usageErr.Hint
+	}
+	return ""
 }
 
 // PathErr shortens an *os.PathError to its cause: the caller's message

@@ -89,6 +89,9 @@ func ValidateServerURL(kind, raw string) (*url.URL, error) {
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("invalid server URL %q: %v", raw, errors.Unwrap(err))
+	case u.Scheme == "" || (u.Host == "" && u.Opaque != ""):
+		// "mdm.example.com" parses as a path, "mdm.example.com:8443" as scheme and opaque.
+		return nil, fmt.Errorf("invalid server URL %q: add https://, as in https://%s", raw, raw)
 	case u.Scheme != "http" && u.Scheme != "https":
 		return nil, fmt.Errorf("invalid server URL %q: scheme must be http or https", raw)
 	case u.Host == "" || u.Hostname() == "":

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/mdmctl/mdmctl/internal/suggest"
 )
 
 // Environment variables mdmctl reads.
@@ -74,6 +76,9 @@ func Resolve(f *File, src Source) (Settings, error) {
 		case name == SandboxContext:
 			ctx = Context{Kind: KindSandbox}
 		default:
+			if near := suggest.Closest(name, append(f.ContextNames(), SandboxContext)); near != "" {
+				return Settings{}, fmt.Errorf("unknown context %q: did you mean %q? (see mdmctl config get-contexts)", name, near)
+			}
 			return Settings{}, fmt.Errorf("unknown context %q (see mdmctl config get-contexts)", name)
 		}
 	}

@@ -123,7 +123,7 @@ func (j *Join) Finish() {
 		if d.Outcome != report.Unknown {
 			d.Queue, d.Outcome = d.Outcome, report.NoAnswer
 			if d.Error == "" {
-				d.Error = "no answer before the wait ended"
+				d.Error = "no answer yet: the command stays queued for its next check-in"
 			}
 		}
 		j.emit(d)

@@ -73,7 +73,8 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.outTTY }
 func (s *IOStreams) IsStderrTTY() bool { return s.errTTY }
 
 // CanPrompt is true only when a person can both see and answer a question.
-func (s *IOStreams) CanPrompt() bool { return s.inTTY && s.outTTY }
+// The question goes to stderr, so stdout may be piped (-o json | jq).
+func (s *IOStreams) CanPrompt() bool { return s.inTTY && s.errTTY }
 
 // DisableColor turns color off on both streams (--no-color).
 func (s *IOStreams) DisableColor() { s.colorOut, s.colorErr = false, false }

@@ -30,12 +30,17 @@ func TestPromptNeedsBothEnds(t *testing.T) {
 	if s.CanPrompt() {
 		t.Error("test streams can prompt")
 	}
+	// The question goes to stderr: stdout may be piped (-o json | jq).
 	s.SetTTY(true, false, true)
-	if s.CanPrompt() {
-		t.Error("prompting with stdout redirected")
+	if !s.CanPrompt() {
+		t.Error("cannot prompt with stdout piped")
 	}
 	s.SetTTY(true, true, false)
-	if !s.CanPrompt() {
-		t.Error("cannot prompt on a terminal")
+	if s.CanPrompt() {
+		t.Error("prompting with stderr redirected")
+	}
+	s.SetTTY(false, true, true)
+	if s.CanPrompt() {
+		t.Error("prompting with stdin redirected")
 	}
 }

@@ -52,25 +52,68 @@ type textPrinter struct {
 	errOut    io.Writer
 	colors    iostreams.Palette
 	errColors iostreams.Palette
+	// idWidth and outcomeWidth are the column widths of the run, known
+	// before the first line.
+	idWidth, outcomeWidth int
+	// batch holds the lines of one Flush, aligned together.
+	batch []report.Device
+	notes noteCounts
 }
 
-// Device writes "ID  OUTCOME  DETAIL": stable columns a script can split.
-func (p *textPrinter) Device(d report.Device) error {
-	line := d.ID + "  " + paint(p.colors, d.Outcome, string(d.Outcome))
-	if detail := Detail(d); detail != "" {
-		line += "  " + detail
+// AlignColumns pads text lines' ID column to idWidth (the longest ID of the
+// run) and the outcome column to at least outcomeWidth, so lines printed as
+// results arrive still line up. Other formats ignore it.
+func AlignColumns(p Printer, idWidth, outcomeWidth int) {
+	if tp, ok := p.(*textPrinter); ok {
+		tp.idWidth, tp.outcomeWidth = idWidth, outcomeWidth
 	}
-	_, err := p.out.WriteString(line + "\n")
-	return err
 }
 
-func (p *textPrinter) Flush() error { return p.out.Flush() }
+// Device queues "ID  OUTCOME  DETAIL" for the next Flush: columns a script
+// can split on runs of spaces.
+func (p *textPrinter) Device(d report.Device) error {
+	p.batch = append(p.batch, d)
+	p.notes.add(d)
+	return nil
+}
+
+// Flush writes the queued lines, the outcome column as wide as the batch's
+// longest outcome; color ends before the padding.
+func (p *textPrinter) Flush() error {
+	outcomeWidth := p.outcomeWidth
+	for _, d := range p.batch {
+		outcomeWidth = max(outcomeWidth, len(d.Outcome))
+	}
+	for _, d := range p.batch {
+		line := pad(d.ID, p.idWidth) + "  " + paint(p.colors, d.Outcome, string(d.Outcome))
+		if detail := Detail(d); detail != "" {
+			line += strings.Repeat(" ", outcomeWidth-len(d.Outcome)) + "  " + detail
+		}
+		if _, err := p.out.WriteString(line + "\n"); err != nil {
+			return err
+		}
+	}
+	clear(p.batch)
+	p.batch = p.batch[:0]
+	return p.out.Flush()
+}
+
+func pad(s string, width int) string {
+	if len(s) >= width {
+		return s
+	}
+	return s + strings.Repeat(" ", width-len(s))
+}
 
 func (p *textPrinter) End(run report.Run) error {
-	if err := p.out.Flush(); err != nil {
+	if err := p.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(p.errOut, SummaryLine(run, p.errColors))
+	line := SummaryLine(run, p.errColors)
+	if notes := p.notes.String(); notes != "" {
+		line += "; " + notes
+	}
+	_, err := fmt.Fprintln(p.errOut, line)
 	return err
 }
 
@@ -86,6 +129,9 @@ func Detail(d report.Device) string {
 		if len(r.ErrorChain) > 0 {
 			e := r.ErrorChain[0]
 			s += fmt.Sprintf(": %s %d: %s", e.ErrorDomain, e.ErrorCode, e.LocalizedDescription)
+		}
+		if n := noteFor(r); n != noteNone {
+			s = joinSentence(s, n.advice())
 		}
 		parts = append(parts, s)
 	}

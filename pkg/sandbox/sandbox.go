@@ -7,6 +7,7 @@ package sandbox
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -196,7 +197,8 @@ func (p *pusher) Push(_ context.Context, ids []string) (map[string]*push.Respons
 	for _, id := range ids {
 		d, ok := p.sandbox.devices[id]
 		if !ok {
-			out[id] = &push.Response{Err: fmt.Errorf("push data missing for id")}
+			// NanoMDM would say "push data missing for id"; the sandbox knows better.
+			out[id] = &push.Response{Err: errors.New("not a sandbox device (mdmctl sandbox devices lists them)")}
 			continue
 		}
 		n := p.sandbox.pushes.Add(1)

@@ -122,7 +122,7 @@ func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
 			}
 		case len(rec) != len(header):
 			line, _ = cr.FieldPos(0)
-			e = Entry{Err: fmt.Errorf("has %d fields, the header has %d", len(rec), len(header))}
+			e = Entry{Err: fmt.Errorf("has %d fields, the header has %d%s", len(rec), len(header), splitModelHint(rec))}
 		default:
 			line, _ = cr.FieldPos(0)
 			if blank(rec) {
@@ -208,4 +208,36 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// splitModelHint recognizes an unquoted model identifier that the CSV
+// split in two (MacBookAir10,1 read as "MacBookAir10" and "1").
+func splitModelHint(rec []string) string {
+	for i := 0; i+1 < len(rec); i++ {
+		if isModelStem(strings.TrimSpace(rec[i])) && isDigits(strings.TrimSpace(rec[i+1])) {
+			return fmt.Sprintf(` ("%s,%s"?): quote fields that contain commas`, strings.TrimSpace(rec[i]), strings.TrimSpace(rec[i+1]))
+		}
+	}
+	return ""
+}
+
+// isModelStem matches letters then digits, as in "MacBookAir10" or "iPhone15".
+func isModelStem(s string) bool {
+	i := 0
+	for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z') {
+		i++
+	}
+	return i > 0 && i < len(s) && isDigits(s[i:])
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -84,7 +84,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "set-context NAME",
 		Short: "Create or update a context",
-		Example: `  mdmctl config set-context prod --server https://mdm.example.com --api-key-file ~/.mdmctl/prod.key
+		Example: `  mdmctl config set-context prod --server https://mdm.example.com --api-key-file ~/.config/mdmctl/prod.key
   mdmctl config set-context hub --server https://hub.example.com/api/v1/nanomdm --kind nanomdm`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -207,12 +207,14 @@ func newCmdDeleteContext(f *cmdutil.Factory) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			wasCurrent := false
 			err := edit(f, cmd.Flags(), func(file *config.File) error {
 				if _, ok := file.Contexts[name]; !ok {
 					return cmdutil.Usagef("unknown context %q (see mdmctl config get-contexts)", name)
 				}
 				delete(file.Contexts, name)
-				if file.CurrentContext == name {
+				wasCurrent = file.CurrentContext == name
+				if wasCurrent {
 					file.CurrentContext = ""
 				}
 				return nil
@@ -221,6 +223,9 @@ func newCmdDeleteContext(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(f.IOStreams.ErrOut, "Deleted context %q.\n", name)
+			if wasCurrent {
+				fmt.Fprintf(f.IOStreams.ErrOut, "It was the current context; now none is current (mdmctl config use-context NAME picks one).\n")
+			}
 			return nil
 		},
 	}
@@ -318,6 +323,10 @@ func newCmdView(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			red := file.Redacted()
+			if len(file.Contexts) == 0 && (format == "yaml" || format == "") {
+				// Data on stdout stays what it says (an empty config); the way on goes to stderr.
+				fmt.Fprintln(f.IOStreams.ErrOut, "No contexts yet: make one with mdmctl config set-context NAME --server URL --api-key-file ~/.config/mdmctl/NAME.key (or try --context sandbox).")
+			}
 			switch format {
 			case "json":
 				return writeJSON(f, red)

@@ -81,7 +81,7 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		return connectSandbox(opts, streams)
 	}
 	if s.Server == "" {
-		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context)")
+		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context), or try mdmctl with --context sandbox")
 	}
 	u, err := config.ValidateServerURL(s.Kind, s.Server)
 	if err != nil {
@@ -152,7 +152,6 @@ func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Clien
 		}
 	}
 	answers := func(col *webhook.Collector) {
-		fmt.Fprintf(streams.ErrOut, "waiting for answers: polling %s\n", server.Origin(fc.BaseURL))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -30,6 +30,18 @@ type collected struct {
 	invalid []report.Device
 }
 
+// idWidth is the length of the longest ID, for aligned text columns.
+func (c *collected) idWidth() int {
+	w := 0
+	for _, t := range c.targets {
+		w = max(w, len(t.ID))
+	}
+	for _, d := range c.invalid {
+		w = max(w, len(d.ID))
+	}
+	return w
+}
+
 // maxInput bounds one ID list or CSV file; a million devices fit in 64 MiB.
 const maxInput = 256 << 20
 
@@ -211,7 +223,7 @@ func (opts *Options) target(e targets.Entry, def defaults) (fleet.Target, error)
 			return t, fmt.Errorf("a pin column conflicts with --pin-generate")
 		}
 		if err := apple.ValidatePIN(e.PIN); err != nil {
-			return t, fmt.Errorf("invalid pin: %v", err)
+			return t, fmt.Errorf("invalid PIN: %v", err)
 		}
 		t.Lock.PIN = e.PIN
 	}

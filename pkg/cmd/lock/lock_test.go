@@ -101,10 +101,12 @@ func TestRunOutcomesAndExitCodes(t *testing.T) {
 		{name: "one device queued", args: "--udid A --platform ios --no-push", code: 0, requests: 1,
 			stdout: []string{"A  queued  command "}, stderr: []string{"1 device: 1 queued"}},
 		{name: "partial", args: "A FAIL-B --platform ios --yes", code: 3, requests: 1,
-			stdout: []string{"A  queued", "FAIL-B  failed  nope"}},
+			// Columns line up across IDs of different lengths.
+			stdout: []string{"A       queued             command", "FAIL-B  failed             nope"}},
 		{name: "all failed", args: "FAIL-A --platform ios", code: 1, requests: 1},
 		{name: "auth", args: "A --platform ios", serverErr: &server.HTTPError{Server: "https://fake", Status: 401}, code: 4, requests: 1,
-			stderr: []string{"error: https://fake answered HTTP 401"}},
+			// A lone device's line says why; no error line repeats it.
+			stdout: []string{"A  failed  https://fake answered HTTP 401"}, notInOuput: []string{"error: "}},
 		{name: "unavailable", args: "A --platform ios", serverErr: &server.UnavailableError{Server: "https://fake", Err: errors.New("refused")}, code: 5, requests: 1},
 		{name: "guard refuses", args: "MAC --model MacBookAir10,1 --os-version 11.4", code: 6, requests: 0},
 		{name: "guard refuses every device", args: "MAC1 MAC2 --model MacBookAir10,1 --os-version 11.4 --yes", code: 6, requests: 0},

@@ -64,7 +64,7 @@ func runResume(ctx context.Context, opts *Options) error {
 	}
 	var conn *cmdutil.Connection
 	if len(plan.cmds) > 0 {
-		if err := r.confirm(plan.devices, 0, 0, 0); err != nil {
+		if err := r.confirm(ctx, destination(settings), plan.devices, 0, 0, 0); err != nil {
 			return err
 		}
 		if conn, err = r.connect(ctx, settings); err != nil {

@@ -1,7 +1,6 @@
 package lock
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"slices"
@@ -49,6 +48,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if n := len(in.targets) + len(in.invalid); n > 1 {
+		output.AlignColumns(printer, in.idWidth(), outcomeWidth(opts))
+	}
 	r := &runner{opts: opts, printer: printer,
 		run: report.Run{RequestType: apple.RequestTypeDeviceLock, DryRun: opts.DryRun, Summary: report.Summary{}}}
 	return r.execute(ctx, in)
@@ -85,6 +87,9 @@ type runner struct {
 	run      report.Run
 	progress *progressbar.ProgressBar
 	journal  *runJournal
+	// pending are the guard's warnings, shown only once the run gets as far
+	// as asking or sending: a usage error or a refusal comes without them.
+	pending []string
 	// mu serializes output: queue results and device answers arrive on
 	// different goroutines.
 	mu sync.Mutex
@@ -134,6 +139,17 @@ func (r *runner) warn(msg string) {
 	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+msg))
 }
 
+// warnLater keeps a warning for showWarnings.
+func (r *runner) warnLater(msg string) { r.pending = append(r.pending, msg) }
+
+// showWarnings prints the kept warnings, once.
+func (r *runner) showWarnings() {
+	for _, w := range r.pending {
+		r.warn(w)
+	}
+	r.pending = nil
+}
+
 func (r *runner) execute(ctx context.Context, in *collected) error {
 	opts := r.opts
 	var (
@@ -179,13 +195,14 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	limits := fleet.DefaultLimits
 	if !opts.DryRun && len(send) > 0 {
-		if err := r.confirm(len(send), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
-			return err
-		}
+		// Connecting sends nothing yet: settings errors come before the question.
 		if conn == nil {
 			if err := connect(); err != nil {
 				return err
 			}
+		}
+		if err := r.confirm(ctx, destination(settings), len(send), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
+			return err
 		}
 		limits = conn.Limits
 	}
@@ -205,6 +222,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.emit(d)
 	}
 	if opts.DryRun {
+		r.showWarnings()
 		if err := r.printPlan(cmds); err != nil {
 			return err
 		}
@@ -216,6 +234,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if err := r.startJournal(settings, cmds, settled); err != nil {
 		return err
 	}
+	r.showWarnings()
 	return r.send(ctx, conn, settings, cmds, len(send))
 }
 
@@ -278,13 +297,15 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 		r.flush()
 	})
 	join.Expect(cmds)
+	var rc *webhook.Receiver
 	if conn.Answers != nil {
+		r.waiting("from "+conn.Name, cmds)
 		conn.Answers(collector)
 	} else {
 		if settings.WebhookListen == "" {
 			return cmdutil.Usagef("--wait needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach")
 		}
-		rc := &webhook.Receiver{Collector: collector}
+		rc = &webhook.Receiver{Collector: collector}
 		if settings.WebhookHMACKey != "" {
 			rc.HMACKey = []byte(settings.WebhookHMACKey)
 		}
@@ -293,7 +314,7 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 			return &cmdutil.UsageError{Err: err}
 		}
 		defer shutdown(context.WithoutCancel(ctx))
-		fmt.Fprintf(r.opts.IO.ErrOut, "waiting up to %s for answers at %s\n", r.opts.Wait, url)
+		r.waiting("at "+url, cmds)
 	}
 	r.run.Waited = true
 	// A request split under new CommandUUIDs is awaited under those.
@@ -313,6 +334,9 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
 	defer cancel()
 	_ = collector.Wait(waitCtx)
+	if rc != nil && ctx.Err() == nil {
+		r.noEventsHint(rc, collector)
+	}
 	join.Finish()
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
@@ -355,25 +379,26 @@ func (r *runner) partition(targets []*fleet.Target) (send, refused []*fleet.Targ
 			refused = append(refused, a)
 			continue
 		case a.Assessment.Risk == apple.RiskDeactivation:
-			r.warn(fmt.Sprintf("%s: sending despite the risk (--allow-deactivation): %s", a.ID, a.Assessment.Reason))
+			r.warnLater(fmt.Sprintf("%s: sending despite the risk (--allow-deactivation): %s", a.ID, a.Assessment.Reason))
 		case a.Assessment.Risk == apple.RiskUnknown:
 			unknown++
 		}
 		send = append(send, a)
 	}
 	if unknown > 0 {
-		r.warn(fmt.Sprintf("device facts unknown for %s: %s. Give --platform, --model and --os-version (or CSV columns) to let mdmctl check",
-			plural(unknown, "device"), apple.DeactivationRule))
+		r.warnLater(fmt.Sprintf("device facts unknown for %s: no check for Apple silicon Macs before macOS 11.5 (give --model and --os-version, or CSV columns)",
+			plural(unknown, "device")))
 	}
 	for _, note := range distinctNotes(send) {
-		r.warn(note)
+		r.warnLater(note)
 	}
 	return send, refused
 }
 
 // confirm asks on a terminal before locking more than one device; off a
-// terminal, --yes is required, since nobody can be asked.
-func (r *runner) confirm(sending, refused, invalid, unknown int) error {
+// terminal, --yes is required, since nobody can be asked. where names the
+// context and server; one Ctrl-C at the question ends the run.
+func (r *runner) confirm(ctx context.Context, where string, sending, refused, invalid, unknown int) error {
 	opts := r.opts
 	if sending <= 1 || opts.Yes {
 		return nil
@@ -381,7 +406,7 @@ func (r *runner) confirm(sending, refused, invalid, unknown int) error {
 	if !opts.IO.CanPrompt() {
 		return cmdutil.Usagef("locking %d devices needs --yes when mdmctl cannot ask (not a terminal)", sending)
 	}
-	q := fmt.Sprintf("Lock %d devices", sending)
+	q := fmt.Sprintf("Lock %d devices%s", sending, where)
 	var extra []string
 	if refused > 0 {
 		extra = append(extra, fmt.Sprintf("%d refused by the safety guard", refused))
@@ -395,8 +420,13 @@ func (r *runner) confirm(sending, refused, invalid, unknown int) error {
 	if len(extra) > 0 {
 		q += " (" + strings.Join(extra, ", ") + ")"
 	}
+	r.showWarnings()
 	fmt.Fprintf(opts.IO.ErrOut, "%s? [y/N] ", q)
-	answer, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+	answer, err := readAnswer(ctx, opts.IO.In)
+	if err != nil {
+		fmt.Fprintln(opts.IO.ErrOut) // the cursor still stands after the question
+		return &cmdutil.CancelError{Interrupted: true}
+	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return nil
@@ -407,6 +437,9 @@ func (r *runner) confirm(sending, refused, invalid, unknown int) error {
 func (r *runner) finish(sendErr error) error {
 	if r.progress != nil {
 		_ = r.progress.Finish()
+		// Erase the whole line: the clear covers the bar's width only, not
+		// the ^C the terminal echoed after it.
+		fmt.Fprint(r.opts.IO.ErrOut, "\r\x1b[K")
 	}
 	if err := r.printer.End(r.run); err != nil {
 		return err
@@ -415,8 +448,9 @@ func (r *runner) finish(sendErr error) error {
 	if r.run.Interrupted {
 		code = cmdutil.ExitInterrupted
 	}
-	if code != cmdutil.ExitOK && sendErr != nil {
-		// Each device's line carries the error; say once what it was.
+	if code != cmdutil.ExitOK && sendErr != nil && r.run.Summary.Total() > 1 {
+		// Each device's line carries the error; say once what it was. A
+		// lone device's line already says it all.
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
 	}

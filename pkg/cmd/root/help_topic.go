@@ -23,18 +23,21 @@ var helpTopics = []struct{ name, short, long string }{
   7    --wait: a device answered Error or CommandFormatError
   8    --wait: the wait ended with devices that never answered
   130  interrupted (Ctrl-C); devices not yet sent are reported as not-sent
+
+When several apply, the first that fits wins: 130 (interrupted), then, if
+nothing reached a device, the reason (4, 5, 6 or 1); then 7, 8, 3, 0.
 `},
-	{"environment", "Environment variables mdmctl reads", `MDMCTL_SERVER         server URL (overrides the context)
-MDMCTL_KIND           server kind: nanomdm, micromdm, fleet, raw, sandbox
-MDMCTL_API_KEY        API key (overrides the context's key)
-MDMCTL_API_KEY_FILE   file holding the API key
-MDMCTL_CONTEXT        context to use instead of current-context
-MDMCTL_CONFIG         config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)
-MDMCTL_PIN            six-digit PIN for mdmctl lock
-MDMCTL_WEBHOOK_HMAC_KEY  key that verifies webhook signatures (--wait)
-XDG_STATE_HOME        run journals for --resume go to $XDG_STATE_HOME/mdmctl/runs (default ~/.local/state)
-NO_COLOR, CLICOLOR=0, TERM=dumb   turn color off
-CLICOLOR_FORCE=1      color even when not on a terminal
+	{"environment", "Environment variables mdmctl reads", `MDMCTL_SERVER                    server URL (overrides the context)
+MDMCTL_KIND                      server kind: nanomdm, micromdm, fleet, raw, sandbox
+MDMCTL_API_KEY                   API key (overrides the context's key)
+MDMCTL_API_KEY_FILE              file holding the API key
+MDMCTL_CONTEXT                   context to use instead of current-context
+MDMCTL_CONFIG                    config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)
+MDMCTL_PIN                       six-digit PIN for mdmctl lock
+MDMCTL_WEBHOOK_HMAC_KEY          key that verifies webhook signatures (--wait)
+XDG_STATE_HOME                   run journals for --resume go to $XDG_STATE_HOME/mdmctl/runs (default ~/.local/state)
+NO_COLOR, CLICOLOR=0, TERM=dumb  turn color off
+CLICOLOR_FORCE=1                 color even when not on a terminal
 
 Precedence: flag > environment > context in the config file > default.
 `},

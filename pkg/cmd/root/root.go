@@ -23,12 +23,21 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		Use:   "mdmctl",
 		Short: "Lock Apple devices through your MDM server",
 		Long: `mdmctl sends Apple's DeviceLock MDM command through NanoMDM, NanoHUB,
-MicroMDM or any server that takes a raw command plist, and reports what
-became of it on every device.
+MicroMDM, Fleet or any server that takes a raw command plist, and reports
+what became of it on every device.
 
 It refuses to lock an Apple silicon Mac running macOS before 11.5, which
 DeviceLock would deactivate, whenever it knows the device, and warns when it
-does not.`,
+does not.
+
+Start here: the built-in sandbox (a real NanoMDM with simulated devices, no
+set-up) shows the whole flow:
+
+  mdmctl sandbox devices
+  mdmctl lock --context sandbox --udid 00008020-000915083C80012E --message "Lock Message" --wait`,
+		Example: `  mdmctl config set-context prod --server https://mdm.example.com --api-key-file ~/.config/mdmctl/prod.key
+  mdmctl lock --udid 00008020-000915083C80012E --message "Return to IT" --phone 408-555-5555
+  mdmctl lock --csv fleet.csv --yes -o json > result.json`,
 		Version:       buildinfo.Get().Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -41,9 +50,7 @@ does not.`,
 	cmd.SetVersionTemplate(versioncmd.Line(buildinfo.Get()) + "\n")
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &cmdutil.UsageError{Err: err}
-	})
+	cmd.SetFlagErrorFunc(flagError)
 
 	pf := cmd.PersistentFlags()
 	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")

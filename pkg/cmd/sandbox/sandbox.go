@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -36,14 +37,45 @@ devices do. The built-in context "sandbox" starts it inside mdmctl itself:
 }
 
 func newCmdDevices(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "devices",
 		Short: "List the sandbox's devices and how each answers",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			return printFleet(f, sandbox.Fleet)
+			switch format {
+			case "json":
+				return printFleetJSON(f, sandbox.Fleet)
+			case "text", "":
+				return printFleet(f, sandbox.Fleet)
+			}
+			return cmdutil.Usagef("invalid --output %q (want text or json)", format)
 		},
 	}
+	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// fleetDevice is one sandbox device in `sandbox devices -o json`.
+type fleetDevice struct {
+	UDID       string `json:"udid"`
+	Platform   string `json:"platform"`
+	Model      string `json:"model"`
+	OSVersion  string `json:"os_version"`
+	Name       string `json:"name"`
+	DeviceLock string `json:"devicelock"`
+}
+
+func printFleetJSON(f *cmdutil.Factory, fleet []sandbox.Member) error {
+	out := make([]fleetDevice, len(fleet))
+	for i, m := range fleet {
+		out[i] = fleetDevice{UDID: m.Facts.UDID, Platform: string(m.Facts.EffectivePlatform()), Model: m.Facts.Model,
+			OSVersion: m.Facts.OSVersion, Name: m.Facts.Name, DeviceLock: m.Shows}
+	}
+	enc := json.NewEncoder(f.IOStreams.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func printFleet(f *cmdutil.Factory, fleet []sandbox.Member) error {
@@ -79,7 +111,7 @@ func newCmdServe(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			defer sb.Close()
-			srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: logRequests(f.IOStreams.ErrOut, sb.Handler()), ReadHeaderTimeout: 10 * time.Second}
 			errc := make(chan error, 1)
 			go func() { errc <- srv.Serve(l) }()
 
@@ -95,6 +127,7 @@ func newCmdServe(f *cmdutil.Factory) *cobra.Command {
 			if err := printFleet(f, sb.Members()); err != nil {
 				return err
 			}
+			fmt.Fprintln(out, "\nServing; one line per request on stderr. Ctrl-C to stop.")
 			select {
 			case <-cmd.Context().Done():
 			case err := <-errc:

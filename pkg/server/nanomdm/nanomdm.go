@@ -94,6 +94,9 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 // earlier attempt may have reached the server.
 func (c *Client) read(req server.Request, resp *http.Response, body []byte, landed bool) (*server.Result, error) {
 	origin := server.Origin(c.BaseURL)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, notFound(c.BaseURL, body)
+	}
 	if err := server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK, http.StatusMultiStatus, http.StatusInternalServerError); err != nil {
 		return nil, err
 	}
@@ -154,16 +157,37 @@ func interpret(req server.Request, status int, r apiResult, landed bool) *server
 		case topError != "":
 			d.Outcome, d.Error = server.Failed, topError
 		case st.PushError != "":
-			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+st.PushError
+			d.Outcome, d.Error = server.QueuedNotPushed, pushFailure(st.PushError)
 		case unreadable != "" && !hasStatus:
 			d.Outcome, d.Error = server.Unknown, unreadable
 		case r.PushError != "" && !hasStatus:
-			d.Outcome, d.Error = server.QueuedNotPushed, "push failed: "+r.PushError
+			d.Outcome, d.Error = server.QueuedNotPushed, pushFailure(r.PushError)
 		}
 		d.PushID = st.PushResult
 		res.Devices[i] = d
 	}
 	return res
+}
+
+// notFound names the path that is not there, its device IDs elided, and
+// the usual cause: NanoHUB serves NanoMDM's API under a prefix.
+func notFound(base *url.URL, body []byte) error {
+	prefix := strings.TrimRight(base.Path, "/")
+	hint := ""
+	if !strings.HasSuffix(prefix, "/api/v1/nanomdm") {
+		hint = "; NanoHUB serves NanoMDM's API under /api/v1/nanomdm: --server " + server.Origin(base) + "/api/v1/nanomdm"
+	}
+	return &server.HTTPError{Server: server.Origin(base), Status: http.StatusNotFound,
+		Body: fmt.Sprintf("no %s/v1/enqueue/… here (%s)%s", prefix, server.Excerpt(body), hint)}
+}
+
+// pushFailure explains NanoMDM's push_error, keeping its text. "push data
+// missing for id" means NanoMDM never saw the ID enroll.
+func pushFailure(pushError string) string {
+	if strings.Contains(pushError, "push data missing for id") {
+		return "not enrolled on this server (a typo?); push failed: " + pushError
+	}
+	return "push failed: " + pushError
 }
 
 // unattributable says why a 207 or 500 cannot be read for the requested
