@@ -135,6 +135,12 @@ func (p Retry) Do(ctx context.Context, c *http.Client, newReq NewRequest, limit 
 				}
 			}
 			if bounded && time.Now().Add(delay).After(deadline) {
+				if err == nil {
+					err = &UnavailableError{Server: origin, Attempts: sent.Attempts, Elapsed: time.Since(start), Err: fmt.Errorf(
+						"HTTP %d, and the next attempt, due in %s, would start after the request's time limit (--timeout)", resp.StatusCode, delay.Round(time.Millisecond))}
+					sent.Status = resp.StatusCode
+					return resp, body, sent, sent.Unanswered(err)
+				}
 				break // no time left for another attempt
 			}
 			sent.Landed = sent.Landed || mayHaveLanded

@@ -199,8 +199,8 @@ func TestRetryStops(t *testing.T) {
 
 	// A wait that would end after the time limit is not begun.
 	p = Retry{Max: 3, MaxDelay: time.Minute, Timeout: 2 * time.Second}
-	resp, _, sent, err := p.Do(context.Background(), srv.Client(), put(srv.URL), 1024)
-	if err != nil || resp.StatusCode != 503 || sent.Attempts != 1 {
+	_, _, sent, err = p.Do(context.Background(), srv.Client(), put(srv.URL), 1024)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503, and the next attempt, due in 30s, would start after") || sent.Attempts != 1 || !NotReached(err) {
 		t.Fatalf("with a 2s limit and Retry-After 30: %+v, %v", sent, err)
 	}
 }
