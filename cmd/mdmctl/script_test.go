@@ -45,10 +45,17 @@ func TestScripts(t *testing.T) {
 
 // storageScripts exercise the enqueue path, whose answers depend on
 // NanoMDM's storage: TestScriptsStorage runs them on the other backends.
-// fleet_scale is not among them: its 10,000 signed enrollments and
-// check-ins take minutes a backend on two cores, and stale_ids sends
-// 10,000 IDs to PostgreSQL and checks NanoMDM's queue.
-var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "retry_no_duplicate", "stale_ids"}
+var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "fleet_scale", "retry_no_duplicate", "stale_ids"}
+
+// fleetScale is how many devices fleet_scale.txtar enrolls and locks:
+// 10,000 in memory; 1,000 on filekv, which writes files per enrollment and
+// command, and on PostgreSQL, where stale_ids.txtar runs 10,000 IDs.
+func fleetScale(st nanomdmtest.Storage) string {
+	if st == nanomdmtest.InMem {
+		return "10000"
+	}
+	return "1000"
+}
 
 // TestScriptsStorage runs storageScripts against NanoMDM on filekv (its
 // default) and on PostgreSQL (production's), each server with a fresh
@@ -81,6 +88,7 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 			env.Setenv(envSecrets, strings.Join(scriptSecrets, ","))
 			env.Setenv(envLeakFile, leaks)
 			env.Setenv(envStorage, string(st))
+			env.Setenv("FLEET_N", fleetScale(st))
 			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
