@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmctl/mdmctl/internal/logbuf"
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 )
 
@@ -74,7 +75,7 @@ type Server struct {
 
 	checkin bool
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *logbuf.Buffer
 	done    chan struct{}
 	ownDir  string // removed by Close when Start made it
 	close   sync.Once
@@ -194,7 +195,7 @@ func launch(bin, dir, caFile string, port int, storage []string, opts Options) (
 	cmd.Dir = dir // nothing may land in the caller's working directory
 	// Keep NANOMDM_* variables from overriding the flags (envflag).
 	cmd.Env = filterEnv(os.Environ(), "NANOMDM_")
-	log := &syncBuffer{}
+	log := &logbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
@@ -258,16 +259,9 @@ func (s *Server) waitReady(timeout time.Duration) error {
 func (s *Server) exitError() error {
 	log := s.Log()
 	if strings.Contains(log, "address already in use") || strings.Contains(log, "bind:") {
-		return fmt.Errorf("%w: nanomdm on %s exited (%s): %s", errPortLost, s.URL, s.cmd.ProcessState, lastLine(log))
+		return fmt.Errorf("%w: nanomdm on %s exited (%s): %s", errPortLost, s.URL, s.cmd.ProcessState, logbuf.LastLine(log))
 	}
 	return fmt.Errorf("nanomdm on %s exited (%s) before answering:\n%s", s.URL, s.cmd.ProcessState, log)
-}
-
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 func (s *Server) answersVersion(ctx context.Context, hc *http.Client) bool {
@@ -423,21 +417,4 @@ func (s *Server) Enqueue(ctx context.Context, payload []byte, ids ...string) (*E
 		return res, fmt.Errorf("enqueue: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))
 	}
 	return res, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(b.b.String())
 }

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mdmctl/mdmctl/internal/logbuf"
 )
 
 // Superuser is the role initdb creates and every connection uses.
@@ -38,7 +40,7 @@ type Cluster struct {
 	bin  string // folder with initdb, postgres, psql, pg_isready
 	dir  string // owns data/ and the Unix socket; removed by Close
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *logbuf.Buffer
 	done chan struct{}
 	stop sync.Once
 	// ddl serialises CREATE DATABASE: PostgreSQL refuses to copy a
@@ -121,7 +123,7 @@ func start(bin, dir string) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := &Cluster{Port: port, bin: bin, dir: dir, log: &syncBuffer{}, done: make(chan struct{})}
+		c := &Cluster{Port: port, bin: bin, dir: dir, log: &logbuf.Buffer{}, done: make(chan struct{})}
 		err = c.launch(data, owner)
 		if err == nil {
 			return c, nil
@@ -163,7 +165,7 @@ func (c *Cluster) waitReady(timeout time.Duration) error {
 		select {
 		case <-c.done:
 			if log := c.log.String(); strings.Contains(log, "could not bind") || strings.Contains(log, "already in use") {
-				return fmt.Errorf("%w: postgres on port %d: %s", errPortLost, c.Port, lastLine(log))
+				return fmt.Errorf("%w: postgres on port %d: %s", errPortLost, c.Port, logbuf.LastLine(log))
 			}
 			return fmt.Errorf("postgres exited (%s) before accepting connections:\n%s", c.cmd.ProcessState, c.log)
 		default:
@@ -330,28 +332,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(b.b.String())
 }
