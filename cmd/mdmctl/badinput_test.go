@@ -37,9 +37,9 @@ func TestBadInput(t *testing.T) {
 		want  string
 	}{
 		// Flags.
-		{name: "PIN too short", args: with("--pin", "12345"), want: "invalid PIN from --pin: must be exactly 6 digits"},
+		{name: "PIN too short", args: with("--pin", "12345"), want: "invalid PIN from --pin: must be exactly six digits 0-9"},
 		{name: "PIN too long", args: with("--pin", "1234567"), want: "invalid PIN from --pin"},
-		{name: "PIN with a letter", args: with("--pin", "12345a"), want: "6 ASCII digits"},
+		{name: "PIN with a letter", args: with("--pin", "12345a"), want: "must be exactly six digits 0-9"},
 		{name: "PIN in Arabic-Indic digits", args: with("--pin", "١٢٣٤٥٦"), want: "invalid PIN"},
 		{name: "PIN in fullwidth digits", args: with("--pin", "１２３４５６"), want: "invalid PIN"},
 		{name: "PIN with a space", args: with("--pin", " 12345"), want: "invalid PIN"},
@@ -106,7 +106,7 @@ func TestBadInput(t *testing.T) {
 		{name: "CSV without udid", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "serial\nX\n"}, want: `f.csv:1: unknown CSV column "serial"`},
 		{name: "CSV with no udid column", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "model\nMac14,2\n"}, want: "CSV header has no udid column"},
 		{name: "CSV short row", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,model\nA\n"}, want: "f.csv:2: has 1 fields, the header has 2"},
-		{name: "CSV bad PIN", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,pin\nA,12345\n"}, want: "f.csv:2: invalid pin"},
+		{name: "CSV bad PIN", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,pin\nA,12345\n"}, want: "f.csv:2: invalid PIN: must be exactly six digits"},
 		{name: "CSV bad platform", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,platform\nA,tvos\n"}, want: `f.csv:2: unknown platform "tvos"`},
 		{name: "CSV empty", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": ""}, want: "f.csv:1: empty CSV file"},
 		{name: "CSV bare quote", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid\nA\"B\n"}, want: "f.csv:2:"},
