@@ -11,6 +11,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/journal"
+	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 )
 
@@ -58,6 +59,9 @@ func runResume(ctx context.Context, opts *Options) error {
 	plan, err := r.rebuild(st, pinFlags.PIN)
 	if err != nil {
 		return err
+	}
+	if plan.devices+len(plan.earlier) > 1 {
+		output.AlignColumns(printer, plan.idWidth(), outcomeWidth(opts))
 	}
 	for _, w := range settings.Warnings {
 		r.warn(w)
@@ -116,6 +120,20 @@ type resumePlan struct {
 	cmds    []fleet.Command
 	devices int
 	earlier []report.Device
+}
+
+// idWidth is the length of the longest ID of the run, for aligned columns.
+func (p resumePlan) idWidth() int {
+	w := 0
+	for _, d := range p.earlier {
+		w = max(w, len(d.ID))
+	}
+	for _, c := range p.cmds {
+		for _, t := range c.Targets {
+			w = max(w, len(t.ID))
+		}
+	}
+	return w
 }
 
 // rebuild makes, for each command with devices to send again, the very
