@@ -6,9 +6,12 @@ package escrow
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -25,13 +28,26 @@ type Record struct {
 type File struct {
 	mu sync.Mutex
 	f  *os.File
+	// size is where the next record begins: a failed write is cut back to it.
+	size int64
 }
 
 // Open opens (or creates) the escrow file for appending. An existing file
-// that others can read is refused: it would hold PINs in the open.
+// that others can read is refused: it would hold PINs in the open. So is a
+// symbolic link, which would send the PINs wherever it points. A new file's
+// folder is synced, so the file itself survives a crash; a record torn by
+// an earlier crash or full disk is cut off (see repairTail).
 func Open(path string) (*File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	before, statErr := os.Lstat(path)
+	if statErr == nil && before.Mode()&fs.ModeSymlink != 0 {
+		return nil, symlinkError(path)
+	}
+	created := errors.Is(statErr, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|openNoFollow, 0o600)
 	if err != nil {
+		if isSymlinkRefusal(err) {
+			return nil, symlinkError(path)
+		}
 		return nil, fmt.Errorf("PIN escrow file %s: %v", path, err)
 	}
 	info, err := f.Stat()
@@ -43,10 +59,31 @@ func Open(path string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("PIN escrow file %s is readable by group or others (mode %04o); chmod 600 it first", path, info.Mode().Perm())
 	}
-	return &File{f: f}, nil
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("PIN escrow file %s is not a regular file", path)
+	}
+	if created {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("PIN escrow file %s: syncing its folder: %v", path, err)
+		}
+	}
+	e := &File{f: f, size: info.Size()}
+	if err := e.repairTail(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("PIN escrow file %s: %v", path, err)
+	}
+	return e, nil
 }
 
-// Append writes recs and syncs them to disk before returning.
+func symlinkError(path string) error {
+	return fmt.Errorf("PIN escrow file %s is a symbolic link; refusing to write PINs through it (give the real path)", path)
+}
+
+// Append writes recs and syncs them to disk before returning. When the
+// write or the sync fails (a full disk), the file is cut back to where
+// these records began, so the next record starts on its own line.
 func (e *File) Append(recs ...Record) error {
 	var buf []byte
 	for _, r := range recs {
@@ -59,12 +96,25 @@ func (e *File) Append(recs ...Record) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, err := e.f.Write(buf); err != nil {
-		return fmt.Errorf("writing PIN escrow: %v", err)
+		return fmt.Errorf("writing PIN escrow: %v%s", err, e.cutBack())
 	}
 	if err := e.f.Sync(); err != nil {
-		return fmt.Errorf("syncing PIN escrow: %v", err)
+		return fmt.Errorf("syncing PIN escrow: %v%s", err, e.cutBack())
 	}
+	e.size += int64(len(buf))
 	return nil
+}
+
+// cutBack truncates the file to its last whole record; it returns a note
+// for the error message when even that fails.
+func (e *File) cutBack() string {
+	if err := e.f.Truncate(e.size); err != nil {
+		return fmt.Sprintf(" (and cutting back the torn record failed: %v)", err)
+	}
+	if err := e.f.Sync(); err != nil {
+		return fmt.Sprintf(" (and syncing the cut failed: %v)", err)
+	}
+	return ""
 }
 
 // Close closes the file.
