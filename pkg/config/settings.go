@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -21,6 +22,7 @@ const (
 	EnvAPIKey         = "MDMCTL_API_KEY"
 	EnvAPIKeyFile     = "MDMCTL_API_KEY_FILE"
 	EnvWebhookHMACKey = "MDMCTL_WEBHOOK_HMAC_KEY"
+	EnvHistory        = "MDMCTL_HISTORY"
 )
 
 // Settings are the resolved values for one run.
@@ -38,6 +40,9 @@ type Settings struct {
 	WebhookHMACKey     string // secret: never print
 	InsecureSkipVerify bool
 	AllowInsecureHTTP  bool
+	// History is the lock history's file: --history, MDMCTL_HISTORY, or
+	// $XDG_STATE_HOME/mdmctl/history.db; "" when there is no home to put it in.
+	History string
 	// Warnings are problems worth telling the user that do not stop the run
 	// (a key file readable by others).
 	Warnings []string
@@ -55,7 +60,7 @@ type Source struct {
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
-	"insecure-skip-verify", "allow-insecure-http"}
+	"insecure-skip-verify", "allow-insecure-http", "history"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
 // layers flags and environment over it.
@@ -121,6 +126,12 @@ func Resolve(f *File, src Source) (Settings, error) {
 		WebhookListen:      v.GetString("webhook-listen"),
 		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
 		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
+		History:            v.GetString("history"),
+	}
+	if s.History == "" {
+		if state, err := StateHome(src.Getenv); err == nil {
+			s.History = filepath.Join(state, "mdmctl", "history.db")
+		}
 	}
 	if s.Kind == "" {
 		s.Kind = KindNanoMDM
@@ -212,4 +223,20 @@ func describeFSError(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// StateHome is where mdmctl keeps state (run journals, the lock history):
+// $XDG_STATE_HOME, else ~/.local/state.
+func StateHome(getenv func(string) string) (string, error) {
+	if state := getenv("XDG_STATE_HOME"); state != "" {
+		return state, nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(home, ".local", "state"), nil
 }
