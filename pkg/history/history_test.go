@@ -251,8 +251,8 @@ func TestOpenFailsClearly(t *testing.T) {
 func TestRedactServer(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://nanomdm:S3CRET@mdm.example.com/api": "https://mdm.example.com/api",
-		"https://mdm.example.com":                   "https://mdm.example.com",
-		"sandbox":                                   "sandbox",
+		"https://mdm.example.com":                    "https://mdm.example.com",
+		"sandbox":                                    "sandbox",
 	} {
 		if got := RedactServer(in); got != want {
 			t.Errorf("RedactServer(%q) = %q, want %q", in, got, want)

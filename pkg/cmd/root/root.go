@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
+	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
@@ -69,11 +70,13 @@ set-up) shows the whole flow:
 	pf.Int("retries", 3, "retries of a request that got no answer (connection failure, 429, 502, 503, 504)")
 	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
 	pf.Bool("no-color", false, "disable color")
+	pf.String("history", "", "lock history file (default $XDG_STATE_HOME/mdmctl/history.db)")
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("context", configcmd.CompleteContexts(f))
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
+		historycmd.NewCmdHistory(f, nil),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
 		sandboxcmd.NewCmdSandbox(f),
