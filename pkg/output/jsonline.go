@@ -52,6 +52,14 @@ func appendDevice(b []byte, d report.Device) ([]byte, error) {
 	}
 	field("source", d.Source)
 	field("pin", d.PIN)
+	if d.Facts != nil {
+		facts, err := json.Marshal(d.Facts)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"facts":`...)
+		b = append(b, facts...)
+	}
 	return append(b, '}', '\n'), nil
 }
 

@@ -47,6 +47,9 @@ type Device struct {
 	Source string `json:"source,omitempty"`
 	// PIN is set only with --show-pins; never printed otherwise.
 	PIN string `json:"pin,omitempty"`
+	// Facts are what the device itself answered to DeviceInformation
+	// (--preflight, devices inspect); nil when it was not asked or did not answer.
+	Facts *apple.Information `json:"facts,omitempty"`
 	// NotReached marks a failed device whose request provably never reached
 	// the server (refused before connecting, or answered 429/503 on every
 	// attempt): a resume may send it again under the same CommandUUID.
