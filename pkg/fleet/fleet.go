@@ -67,7 +67,9 @@ func Assess(targets []*Target) {
 
 // Command is one command plist and the devices it goes to.
 type Command struct {
-	UUID    string
+	// RequestType is the command's; empty means DeviceLock.
+	RequestType string
+	UUID        string
 	Lock    apple.DeviceLock
 	Payload []byte
 	Targets []*Target
@@ -225,7 +227,7 @@ func sendOne(stop, reqCtx context.Context, srv server.Server, c Command, opts Op
 	}
 	res, err := srv.Enqueue(reqCtx, server.Request{
 		CommandUUID: c.UUID,
-		RequestType: apple.RequestTypeDeviceLock,
+		RequestType: c.requestType(),
 		Payload:     c.Payload,
 		IDs:         ids,
 		NoPush:      opts.NoPush,

@@ -81,6 +81,10 @@ type runner struct {
 	printer  output.Printer
 	run      report.Run
 	progress *progressbar.ProgressBar
+	// preflight is how long devices are given to answer DeviceInformation
+	// (0: not asked); answered holds their answers, shown with their lines.
+	preflight time.Duration
+	answered  map[string]*apple.Information
 	// mu serializes output: queue results and device answers arrive on
 	// different goroutines.
 	mu sync.Mutex
@@ -92,6 +96,7 @@ func (r *runner) emit(d report.Device) {
 	if !r.opts.ShowPINs {
 		d.PIN = ""
 	}
+	d.Facts = r.answered[d.ID]
 	r.run.Summary.Add(d.Outcome)
 	_ = r.printer.Device(d)
 	if r.progress != nil {
@@ -149,12 +154,14 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.run.Server = conn.Name
 		return nil
 	}
+	var feed *cmdutil.AnswerFeed
 	defer func() {
+		feed.Close(ctx)
 		if conn != nil {
 			conn.Close()
 		}
 	}()
-	if !opts.DryRun && len(in.targets) > 0 {
+	if (!opts.DryRun || opts.PreflightGiven) && len(in.targets) > 0 {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
@@ -172,16 +179,23 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 
 	fleet.Assess(in.targets)
-	send, refused := r.partition(in.targets)
-	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
+	if opts.preflightOn(settings.Preflight > 0) {
+		r.preflight, r.answered = settings.Preflight, map[string]*apple.Information{}
+	}
+	asked, ready := splitForPreflight(in.targets, r.preflight > 0)
+	r.refuseUnknown(ready)
+	send, refused := r.partition(ready)
+	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid) == 0 {
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)))
 	}
 	limits := fleet.DefaultLimits
-	if !opts.DryRun && len(send) > 0 {
-		if err := r.confirm(len(send), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
-			return err
+	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
+		if !opts.DryRun {
+			if err := r.confirm(len(send)+len(asked), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
+				return err
+			}
 		}
 		if conn == nil {
 			if err := connect(); err != nil {
@@ -190,12 +204,38 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 		limits = conn.Limits
 	}
+	var pf *preflight
+	var held []*fleet.Target
+	if len(asked) > 0 {
+		feed = cmdutil.NewAnswerFeed(conn, settings)
+		if pf, err = r.startPreflight(ctx, conn, feed, asked); err != nil {
+			return err
+		}
+		if opts.CommandUUID != "" {
+			// One CommandUUID is one command: those ready wait for the rest.
+			send, held = nil, send
+		}
+	}
 	cmds, err := fleet.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
 		return &cmdutil.UsageError{Err: err}
 	}
 	if len(cmds) == 1 {
 		r.run.CommandUUID = cmds[0].UUID
+	}
+	// later plans the locks of the devices asked first, once they answered.
+	later := func() ([]fleet.Command, error) {
+		if pf == nil {
+			return nil, nil
+		}
+		more, err := r.afterPreflight(ctx, pf, held, limits)
+		switch total := len(cmds) + len(more); {
+		case total == 1 && len(more) == 1:
+			r.run.CommandUUID = more[0].UUID
+		case total > 1:
+			r.run.CommandUUID = ""
+		}
+		return more, err
 	}
 
 	for _, d := range in.invalid {
@@ -205,15 +245,19 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.emit(report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
 	}
 	if opts.DryRun {
-		if err := r.printPlan(cmds); err != nil {
+		more, err := later()
+		if err != nil {
+			return &cmdutil.UsageError{Err: err}
+		}
+		if err := r.printPlan(append(cmds, more...)); err != nil {
 			return err
 		}
 		return r.finish(nil)
 	}
-	if len(cmds) == 0 {
+	if len(cmds) == 0 && pf == nil {
 		return r.finish(nil)
 	}
-	r.startProgress(len(send))
+	r.startProgress(len(send) + len(asked))
 
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
 	if opts.PINGenerate {
@@ -224,12 +268,15 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
 	}
+	if feed == nil {
+		feed = cmdutil.NewAnswerFeed(conn, settings)
+	}
 	if opts.Wait > 0 && !conn.Synchronous {
-		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
+		return r.sendAndWait(ctx, conn, feed, cmds, later, sendOpts)
 	}
 	// The first interrupt stops new requests; those in flight finish under
 	// their own timeout.
-	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, r.emit)
+	sendErr := r.sendRounds(ctx, conn, cmds, later, sendOpts, r.emit)
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
 }
@@ -237,7 +284,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 // sendAndWait sends, then waits up to --wait for every queued device's own
 // answer, reporting each device once: with its answer, its queue failure,
 // or as no-answer when the wait ends.
-func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, settings config.Settings, cmds []fleet.Command, sendOpts fleet.Options) error {
+func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []fleet.Command, later func() ([]fleet.Command, error), sendOpts fleet.Options) error {
 	collector := webhook.NewCollector()
 	// Answers trickle in one at a time: each leaves at once.
 	join := fleet.NewJoin(collector, func(d report.Device) {
@@ -245,25 +292,19 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 		r.flush()
 	})
 	join.Expect(cmds)
-	if conn.Answers != nil {
-		conn.Answers(collector)
-	} else {
-		if settings.WebhookListen == "" {
-			return cmdutil.Usagef("--wait needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach")
-		}
-		rc := &webhook.Receiver{Collector: collector}
-		if settings.WebhookHMACKey != "" {
-			rc.HMACKey = []byte(settings.WebhookHMACKey)
-		}
-		url, shutdown, err := webhook.Listen(settings.WebhookListen, rc)
-		if err != nil {
-			return &cmdutil.UsageError{Err: err}
-		}
-		defer shutdown(context.WithoutCancel(ctx))
+	url, err := feed.Subscribe(collector, "--wait")
+	if err != nil {
+		return err
+	}
+	if url != "" {
 		fmt.Fprintf(r.opts.IO.ErrOut, "waiting up to %s for answers at %s\n", r.opts.Wait, url)
 	}
 	r.run.Waited = true
-	sendErr := fleet.Send(ctx, context.WithoutCancel(ctx), conn.Server, cmds, sendOpts, join.Queued)
+	sendErr := r.sendRounds(ctx, conn, cmds, func() ([]fleet.Command, error) {
+		more, err := later()
+		join.Expect(more)
+		return more, err
+	}, sendOpts, join.Queued)
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
 	defer cancel()
 	_ = collector.Wait(waitCtx)
