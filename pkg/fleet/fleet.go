@@ -70,9 +70,9 @@ type Command struct {
 	// RequestType is the command's; empty means DeviceLock.
 	RequestType string
 	UUID        string
-	Lock    apple.DeviceLock
-	Payload []byte
-	Targets []*Target
+	Lock        apple.DeviceLock
+	Payload     []byte
+	Targets     []*Target
 }
 
 // Limits bound what one request may carry.
