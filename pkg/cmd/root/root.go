@@ -10,6 +10,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
+	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
@@ -77,6 +78,7 @@ set-up) shows the whole flow:
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
 		historycmd.NewCmdHistory(f, nil),
+		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
 		sandboxcmd.NewCmdSandbox(f),
