@@ -10,6 +10,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
 )
@@ -64,12 +65,19 @@ type Options struct {
 	// $XDG_STATE_HOME/mdmctl/runs); Resume, a journal to resume.
 	Journal string
 	Resume  string
+
+	// OpenHistory opens the lock history; OSUser names who runs mdmctl.
+	// Relock sends to a Mac whose earlier lock still holds, with another PIN.
+	OpenHistory func(config.Settings) (*history.Store, error)
+	OSUser      func() string
+	Relock      bool
 }
 
 // NewCmdLock returns the lock command; runF replaces the run function in
 // tests of flag parsing.
 func NewCmdLock(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Connect: f.Connect, NewUUID: apple.NewCommandUUID, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Connect: f.Connect, NewUUID: apple.NewCommandUUID, Now: f.Now,
+		OpenHistory: f.OpenHistory, OSUser: f.OSUser}
 	var udids []string
 	cmd := &cobra.Command{
 		Use:   "lock [UDID...]",
@@ -161,6 +169,7 @@ not sent again with their journaled outcome, marked (earlier run).`,
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
 	fl.StringVar(&opts.Journal, "journal", "", "file the run is journaled to, for --resume (default: a new file in $XDG_STATE_HOME/mdmctl/runs)")
 	fl.StringVar(&opts.Resume, "resume", "", "resume the run journaled in FILE: resend what did not reach the server, with the same CommandUUIDs")
+	fl.BoolVar(&opts.Relock, "relock", false, "lock a Mac whose earlier lock still holds even with another PIN (see mdmctl history)")
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("if-unknown", cobra.FixedCompletions([]string{ifUnknownWarn, ifUnknownRefuse}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))
