@@ -9,8 +9,8 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
-	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
+	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
