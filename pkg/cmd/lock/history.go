@@ -233,7 +233,9 @@ func (r *runner) holdBack(ctx context.Context, targets []*fleet.Target) (send []
 			send = append(send, t)
 			continue
 		}
-		if p := knownPlatform(t); p != apple.PlatformUnknown && p != apple.PlatformMacOS {
+		// Known now, or when the earlier lock was sent, not to be a Mac.
+		if p := knownPlatform(t); (p != apple.PlatformUnknown && p != apple.PlatformMacOS) ||
+			(l.Platform != "" && l.Platform != string(apple.PlatformMacOS)) {
 			send = append(send, t)
 			continue
 		}
