@@ -345,9 +345,10 @@ func (s *Store) Latest(ctx context.Context, server string, devices []string) (ma
 	return out, nil
 }
 
-// Devices lists every device the history has a lock for, for completion.
-func (s *Store) Devices(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT device FROM locks ORDER BY device`)
+// Devices lists every device the history has a lock for on server (on
+// any server when it is ""), for completion.
+func (s *Store) Devices(ctx context.Context, server string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT device FROM locks WHERE ? = '' OR server = ? ORDER BY device`, server, server)
 	if err != nil {
 		return nil, fmt.Errorf("history %s: %w", s.path, err)
 	}

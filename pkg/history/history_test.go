@@ -128,7 +128,7 @@ func TestListFilters(t *testing.T) {
 	if err != nil || latest["D1"].CommandUUID != "U3" {
 		t.Errorf("Latest D1 = %+v, %v; want U3", latest["D1"], err)
 	}
-	devs, err := s.Devices(ctx)
+	devs, err := s.Devices(ctx, "")
 	if err != nil || fmt.Sprint(devs) != "[D1 D2]" {
 		t.Errorf("Devices = %v, %v", devs, err)
 	}

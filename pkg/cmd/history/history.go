@@ -139,15 +139,19 @@ func splitList(values []string) []string {
 // CompleteDevices completes the device IDs the history holds.
 func CompleteDevices(f *cmdutil.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		return RecordedDevices(cmd.Context(), f, cmd), cobra.ShellCompDirectiveNoFileComp
+		s, err := f.Settings(cmd.Flags())
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return RecordedDevices(cmd.Context(), f.OpenHistory, s, ""), cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
-// RecordedDevices lists the devices the history holds; nothing when it
-// cannot be read (completion never fails loudly).
-func RecordedDevices(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command) []string {
-	s, err := f.Settings(cmd.Flags())
-	if err != nil || s.History == "" || f.OpenHistory == nil {
+// RecordedDevices lists the devices the history holds locks for on server
+// (any server when ""); nothing when it cannot be read, since completion
+// never fails loudly.
+func RecordedDevices(ctx context.Context, open func(config.Settings) (*history.Store, error), s config.Settings, server string) []string {
+	if s.History == "" || open == nil {
 		return nil
 	}
 	if _, err := os.Stat(s.History); err != nil {
@@ -156,11 +160,11 @@ func RecordedDevices(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	store, err := f.OpenHistory(s)
+	store, err := open(s)
 	if err != nil {
 		return nil
 	}
 	defer store.Close()
-	devs, _ := store.Devices(ctx)
+	devs, _ := store.Devices(ctx, server)
 	return devs
 }

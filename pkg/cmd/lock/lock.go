@@ -165,7 +165,7 @@ not sent again with their journaled outcome, marked (earlier run).`,
 	fl.String("webhook-hmac-key-file", "", "file holding the key NanoMDM signs webhooks with (-webhook-hmac-key)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the command plist and send nothing")
 	fl.BoolVar(&opts.ShowPINs, "show-pins", false, "print PINs in the output (they are redacted otherwise)")
-	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl")
+	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl, csv")
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
 	fl.StringVar(&opts.Journal, "journal", "", "file the run is journaled to, for --resume (default: a new file in $XDG_STATE_HOME/mdmctl/runs)")
 	fl.StringVar(&opts.Resume, "resume", "", "resume the run journaled in FILE: resend what did not reach the server, with the same CommandUUIDs")
