@@ -81,6 +81,10 @@ func (l Lock) Holds() bool {
 	return false
 }
 
+// Awaits reports whether the lock awaits the device's answer: it went out
+// (or may have) and no final answer came.
+func (l Lock) Awaits() bool { return l.Holds() && l.Outcome != report.Acknowledged }
+
 // Update is what became of one device's lock.
 type Update struct {
 	Server      string

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ ended without an answer (a crash): it may have reached the server.`,
 
 // Run lists the locks the flags select.
 func Run(ctx context.Context, opts *Options) error {
-	if !validFormat(opts.Output) {
+	if !slices.Contains(output.Formats, opts.Output) {
 		return cmdutil.Usagef("invalid --output %q (want text, json, jsonl or csv)", opts.Output)
 	}
 	filter := history.Filter{Devices: opts.Devices}
@@ -99,15 +100,6 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	return output.Locks(opts.Output, opts.IO, locks)
-}
-
-func validFormat(f string) bool {
-	for _, v := range output.Formats {
-		if f == v {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseSince reads a positive duration as time.ParseDuration does, and

@@ -27,7 +27,7 @@ func completeUDIDs(f *cmdutil.Factory) cobra.CompletionFunc {
 			}
 		}
 		if s.Server != "" || s.Kind == config.KindSandbox {
-			for _, id := range historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, HistoryServer(s)) {
+			for _, id := range historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, cmdutil.HistoryServer(s)) {
 				if !seen[id] {
 					out = append(out, cobra.CompletionWithDesc(id, "locked before (mdmctl history)"))
 				}

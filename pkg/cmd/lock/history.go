@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
@@ -32,15 +32,6 @@ type runHistory struct {
 	failed  bool
 }
 
-// HistoryServer is how the history names the server of s: its URL without
-// user or password (or "sandbox" for the built-in one).
-func HistoryServer(s config.Settings) string {
-	if s.Kind == config.KindSandbox && s.Server == "" {
-		return config.SandboxContext
-	}
-	return history.RedactServer(strings.TrimRight(s.Server, "/"))
-}
-
 // openHistory opens the lock history before anything is sent: a run that
 // cannot record its locks, or read the earlier ones, does not start.
 func (r *runner) openHistory(settings config.Settings) error {
@@ -49,7 +40,7 @@ func (r *runner) openHistory(settings config.Settings) error {
 	if err != nil {
 		return err
 	}
-	base := history.Lock{Server: HistoryServer(settings), Context: settings.Context, Kind: settings.Kind, User: opts.OSUser()}
+	base := history.Lock{Server: cmdutil.HistoryServer(settings), Context: settings.Context, Kind: settings.Kind, User: opts.OSUser()}
 	if opts.PINGenerate && opts.PINEscrow != "" {
 		if base.PINEscrow, err = filepath.Abs(opts.PINEscrow); err != nil {
 			base.PINEscrow = opts.PINEscrow

@@ -14,6 +14,7 @@ import (
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
+	statuscmd "github.com/mdmctl/mdmctl/pkg/cmd/status"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
@@ -78,6 +79,7 @@ set-up) shows the whole flow:
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
 		historycmd.NewCmdHistory(f, nil),
+		statuscmd.NewCmdStatus(f, nil),
 		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
