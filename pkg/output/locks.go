@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -98,11 +97,6 @@ func locksText(io *iostreams.IOStreams, locks []history.Lock) error {
 			return err
 		}
 	}
-	if len(locks) == 0 {
-		fmt.Fprintln(io.ErrOut, "no locks recorded")
-	} else {
-		fmt.Fprintln(io.ErrOut, strconv.Itoa(len(locks))+" "+plural(len(locks), "lock", "locks"))
-	}
 	return w.Flush()
 }
 
@@ -114,11 +108,4 @@ func nonEmpty(ss []string) []string {
 		}
 	}
 	return out
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

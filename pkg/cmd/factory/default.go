@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -108,7 +109,7 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		if s.Server != "" {
 			return nil, cmdutil.Usagef("the sandbox kind runs in-process and takes no --server (for a served sandbox use --kind nanomdm)")
 		}
-		return connectSandbox(opts, streams)
+		return connectSandbox(opts, streams, s)
 	}
 	if s.Server == "" {
 		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context), or try mdmctl with --context sandbox")
@@ -218,8 +219,13 @@ func isLoopback(u *url.URL) bool {
 
 // connectSandbox starts the in-process sandbox: a real NanoMDM and its
 // simulated fleet, reached without a socket.
-func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
-	sb, err := sandbox.Start(sandbox.Options{})
+func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams, s config.Settings) (*cmdutil.Connection, error) {
+	sbOpts := sandbox.Options{}
+	if s.History != "" {
+		// Beside the history, whose locks `mdmctl status` asks it about.
+		sbOpts.AnswersFile = filepath.Join(filepath.Dir(s.History), "sandbox-answers.jsonl")
+	}
+	sb, err := sandbox.Start(sbOpts)
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,18 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	return output.Locks(opts.Output, opts.IO, locks)
+	if err := output.Locks(opts.Output, opts.IO, locks); err != nil {
+		return err
+	}
+	switch n := len(locks); {
+	case n == 0:
+		fmt.Fprintln(opts.IO.ErrOut, "no locks recorded")
+	case n == 1:
+		fmt.Fprintln(opts.IO.ErrOut, "1 lock")
+	default:
+		fmt.Fprintf(opts.IO.ErrOut, "%d locks\n", n)
+	}
+	return nil
 }
 
 // ParseSince reads a positive duration as time.ParseDuration does, and

@@ -140,6 +140,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		summary.Add(o)
 	}
+	fmt.Fprintln(opts.IO.ErrOut, output.SummaryLine(report.Run{Summary: summary}, opts.IO.ColorErr()))
 	if !waited && summary[report.NoAnswer] > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "%s keeps no answers to ask for: --wait=5m listens for them on the webhook receiver\n", settings.Kind)
 	}
