@@ -107,7 +107,14 @@ under their original CommandUUIDs and byte-identical commands, so a command
 that had landed is recognized and never queued twice; generated PINs come
 back from the escrow file, a PIN given by flag, file or MDMCTL_PIN must be
 given again and is checked. Every device of the run is reported once: those
-not sent again with their journaled outcome, marked (earlier run).`,
+not sent again with their journaled outcome, marked (earlier run).
+
+Every lock sent is also recorded in the lock history (mdmctl history,
+mdmctl status). A Mac whose earlier lock with a PIN still holds (queued,
+unanswered or acknowledged) is not sent another PIN: it is refused (exit 6
+when nothing else is sent), naming the earlier command; --pin-generate
+gives it the earlier PIN again from that lock's escrow; --relock sends
+anyway. Devices known not to be Macs are never held back.`,
 		Example: `  mdmctl lock --udid 00008020-000915083C80012E --message "Return to IT" --phone 408-555-5555
   MDMCTL_PIN=$(cat pin) mdmctl lock --udid MAC-UDID --model MacBookAir10,1 --os-version 14.5
   mdmctl lock --dry-run --udid X --message "Lock Message" --command-uuid 0001_DeviceLock
