@@ -197,14 +197,16 @@ func parseStamp(s string) time.Time {
 
 // Sending records locks whose request is about to go out, all in one
 // transaction. A lock sent again under the same server, CommandUUID and
-// device (a resume, a retry) keeps its row and its first time.
+// device (a resume, a retry) keeps its row, its first time and any answer
+// the device already gave.
 func (s *Store) Sending(ctx context.Context, locks []Lock) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		st, err := tx.PrepareContext(ctx, `INSERT INTO locks
 			(time, server, context, kind, device, serial, platform, command_uuid, os_user, pin, pin_escrow, outcome, updated)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (server, command_uuid, device) DO UPDATE SET
-				outcome = excluded.outcome, error = '', updated = excluded.updated,
+				outcome = CASE response WHEN '' THEN excluded.outcome ELSE outcome END,
+				error = CASE response WHEN '' THEN '' ELSE error END, updated = excluded.updated,
 				os_user = excluded.os_user, pin = excluded.pin, pin_escrow = excluded.pin_escrow,
 				serial = CASE excluded.serial WHEN '' THEN serial ELSE excluded.serial END,
 				platform = CASE excluded.platform WHEN '' THEN platform ELSE excluded.platform END`)

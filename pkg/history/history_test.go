@@ -80,6 +80,10 @@ func TestSendingThenRecord(t *testing.T) {
 	if err := s.Record(ctx, []Update{{Server: l.Server, CommandUUID: "U1", Device: "D1", Outcome: report.Queued, At: t0.Add(2 * time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
+	// Sent again under the same CommandUUID (a resume): the answer stays.
+	if err := s.Sending(ctx, []Lock{lock("D1", "U1", t0.Add(3*time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
 	all, err := s.List(ctx, Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +92,8 @@ func TestSendingThenRecord(t *testing.T) {
 		t.Fatalf("List: %d locks, want 2", len(all))
 	}
 	d1, d2 := all[0], all[1]
-	if d1.Outcome != report.Acknowledged || d1.Response == nil || d1.Response.Status != "Acknowledged" || !d1.AnsweredAt.Equal(t0.Add(time.Minute)) {
+	if d1.Outcome != report.Acknowledged || d1.Response == nil || d1.Response.Status != "Acknowledged" ||
+		!d1.AnsweredAt.Equal(t0.Add(time.Minute)) || !d1.Time.Equal(t0) {
 		t.Errorf("D1 = %+v, want acknowledged with its answer", d1)
 	}
 	if d2.Outcome != report.Failed || d2.Error != "not enrolled" || d2.Holds() {
