@@ -34,6 +34,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/report"
 )
 
@@ -42,10 +43,11 @@ import (
 const Sending report.Outcome = "sending"
 
 // PIN kinds a lock can carry.
+// They are the run journal's words for the same facts.
 const (
 	PINNone      = ""
-	PINGenerated = "generated" // kept in the escrow file PINEscrow names
-	PINGiven     = "given"     // by --pin, --pin-file, MDMCTL_PIN or a CSV column: not kept anywhere by mdmctl
+	PINGenerated = journal.PINGenerated // kept in the escrow file PINEscrow names
+	PINGiven     = journal.PINGiven     // by --pin, --pin-file, MDMCTL_PIN or a CSV column: not kept anywhere by mdmctl
 )
 
 // Lock is one device's DeviceLock as recorded.

@@ -75,8 +75,8 @@ ended without an answer (a crash): it may have reached the server.`,
 
 // Run lists the locks the flags select.
 func Run(ctx context.Context, opts *Options) error {
-	if !slices.Contains(output.Formats, opts.Output) {
-		return cmdutil.Usagef("invalid --output %q (want text, json, jsonl or csv)", opts.Output)
+	if err := CheckFormat(opts.Output); err != nil {
+		return err
 	}
 	filter := history.Filter{Devices: opts.Devices}
 	if opts.Since != "" {
@@ -86,11 +86,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		filter.Since = opts.Now().Add(-d)
 	}
-	settings, err := opts.Settings()
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
-	store, err := opts.OpenHistory(settings)
+	_, store, err := Open(opts.Settings, opts.OpenHistory)
 	if err != nil {
 		return err
 	}
@@ -111,6 +107,24 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "%d locks\n", n)
 	}
 	return nil
+}
+
+// CheckFormat refuses an -o value the locks cannot be printed in.
+func CheckFormat(format string) error {
+	if !slices.Contains(output.Formats, format) {
+		return cmdutil.Usagef("invalid --output %q (want text, json, jsonl or csv)", format)
+	}
+	return nil
+}
+
+// Open resolves the settings and opens the history they name.
+func Open(settings func() (config.Settings, error), open func(config.Settings) (*history.Store, error)) (config.Settings, *history.Store, error) {
+	s, err := settings()
+	if err != nil {
+		return s, nil, &cmdutil.UsageError{Err: err}
+	}
+	store, err := open(s)
+	return s, store, err
 }
 
 // ParseSince reads a positive duration as time.ParseDuration does, and

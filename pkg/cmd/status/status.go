@@ -6,7 +6,6 @@ package status
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -100,14 +99,10 @@ still has no answer.`,
 // Run looks the locks up, asks or listens for the answers still missing,
 // records them and prints every lock once.
 func Run(ctx context.Context, opts *Options) error {
-	if !slices.Contains(output.Formats, opts.Output) {
-		return cmdutil.Usagef("invalid --output %q (want text, json, jsonl or csv)", opts.Output)
+	if err := historycmd.CheckFormat(opts.Output); err != nil {
+		return err
 	}
-	settings, err := opts.Settings()
-	if err != nil {
-		return &cmdutil.UsageError{Err: err}
-	}
-	store, err := opts.OpenHistory(settings)
+	settings, store, err := historycmd.Open(opts.Settings, opts.OpenHistory)
 	if err != nil {
 		return err
 	}
