@@ -16,27 +16,27 @@ import (
 
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// Server kinds a context can name.
-const (
-	KindNanoMDM  = "nanomdm"
-	KindMicroMDM = "micromdm"
-	KindRaw      = "raw"
-	KindFleet    = "fleet"
-	KindSandbox  = "sandbox"
-)
+// BuiltinContexts are the contexts that need no configuration: one per
+// in-process kind (the sandbox), named after it.
+func BuiltinContexts() []string {
+	var names []string
+	for _, k := range server.Kinds() {
+		if d, _ := server.Lookup(k); d.InProcess {
+			names = append(names, k)
+		}
+	}
+	return names
+}
 
-// Kinds lists the accepted kinds, for validation and completion.
-var Kinds = []string{KindNanoMDM, KindMicroMDM, KindFleet, KindRaw, KindSandbox}
-
-// KnowsDevices reports whether a kind's server can tell the guard each
-// device's platform, model and OS version (the sandbox's fleet, Fleet's
-// hosts).
-func KnowsDevices(kind string) bool { return kind == KindSandbox || kind == KindFleet }
-
-// SandboxContext is the built-in context that needs no configuration.
-const SandboxContext = "sandbox"
+// IsBuiltinContext reports whether name is a built-in context.
+func IsBuiltinContext(name string) bool {
+	d, ok := server.Lookup(name)
+	return ok && d.InProcess
+}
 
 // Context is one named server in the config file. APIKey is allowed here
 // (the file is 0600) but api-key-file is preferred.
@@ -74,14 +74,12 @@ func ValidateContextName(name string) error {
 	return nil
 }
 
-// ValidateKind rejects an unknown server kind.
+// ValidateKind rejects a kind no driver registered.
 func ValidateKind(kind string) error {
-	for _, k := range Kinds {
-		if kind == k {
-			return nil
-		}
+	if _, ok := server.Lookup(kind); ok {
+		return nil
 	}
-	return fmt.Errorf("unknown server kind %q (want one of %s)", kind, strings.Join(Kinds, ", "))
+	return fmt.Errorf("unknown server kind %q (want one of %s)", kind, strings.Join(server.Kinds(), ", "))
 }
 
 // ValidateServerURL accepts an absolute http(s) URL without credentials,
@@ -101,10 +99,15 @@ func ValidateServerURL(kind, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid server URL %q: no host", raw)
 	case u.User != nil:
 		return nil, fmt.Errorf("invalid server URL: credentials belong in an API key file, not the URL")
-	case u.Fragment != "" || (u.RawQuery != "" && kind != KindRaw):
+	case u.Fragment != "" || (u.RawQuery != "" && !takesQuery(kind)):
 		return nil, fmt.Errorf("invalid server URL %q: no query or fragment allowed", raw)
 	}
 	return u, nil
+}
+
+func takesQuery(kind string) bool {
+	d, _ := server.Lookup(kind)
+	return d.URLQuery
 }
 
 // DefaultPath is $XDG_CONFIG_HOME/mdmctl/config.yaml, else ~/.config/mdmctl/config.yaml.

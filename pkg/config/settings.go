@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/mdmctl/mdmctl/internal/suggest"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // Environment variables mdmctl reads.
@@ -78,10 +79,10 @@ func Resolve(f *File, src Source) (Settings, error) {
 		switch {
 		case ok:
 			ctx = c
-		case name == SandboxContext:
-			ctx = Context{Kind: KindSandbox}
+		case IsBuiltinContext(name):
+			ctx = Context{Kind: name}
 		default:
-			if near := suggest.Closest(name, append(f.ContextNames(), SandboxContext)); near != "" {
+			if near := suggest.Closest(name, append(f.ContextNames(), BuiltinContexts()...)); near != "" {
 				return Settings{}, fmt.Errorf("unknown context %q: did you mean %q? (see mdmctl config get-contexts)", name, near)
 			}
 			return Settings{}, fmt.Errorf("unknown context %q (see mdmctl config get-contexts)", name)
@@ -129,7 +130,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
 	}
 	if s.Kind == "" {
-		s.Kind = KindNanoMDM
+		s.Kind = server.DefaultKind()
 	}
 	if err := ValidateKind(s.Kind); err != nil {
 		return Settings{}, err
@@ -155,18 +156,12 @@ func Resolve(f *File, src Source) (Settings, error) {
 	return s, nil
 }
 
-// SandboxPreflight is the sandbox's preflight: its devices answer at once,
-// so asking them first costs nothing.
-const SandboxPreflight = 30 * time.Second
-
-// resolvePreflight reads a preflight duration; unset means off, except in
-// the sandbox.
+// resolvePreflight reads a preflight duration; unset means the kind's
+// default (off, except where devices answer at once: the sandbox).
 func resolvePreflight(value, kind string) (time.Duration, error) {
 	if value == "" {
-		if kind == KindSandbox {
-			return SandboxPreflight, nil
-		}
-		return 0, nil
+		d, _ := server.Lookup(kind)
+		return d.Preflight, nil
 	}
 	d, err := ParsePreflight(value)
 	if err != nil {

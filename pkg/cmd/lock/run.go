@@ -17,6 +17,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
@@ -185,7 +186,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Servers that know their devices feed the guard, in a dry run too,
 		// so it plans what the real run would do. Others are not contacted
 		// yet: a run the guard refuses whole needs no server.
-		if config.KnowsDevices(settings.Kind) {
+		if d, _ := server.Lookup(settings.Kind); d.Inventory {
 			if err := connect(); err != nil {
 				return err
 			}
@@ -205,7 +206,8 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)))
 	}
-	limits := fleet.DefaultLimits
+	driver, _ := server.Lookup(settings.Kind)
+	limits := driver.Limits
 	// A dry run sends nothing but an explicit preflight's DeviceInformation.
 	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
 		// Connecting sends nothing yet: settings errors come before the question.
@@ -294,7 +296,7 @@ func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmduti
 	if err != nil {
 		return nil, err
 	}
-	if opts.NoPush && !conn.CanSkipPush {
+	if opts.NoPush && !conn.SkipPush {
 		conn.Close()
 		return nil, cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
 	}
