@@ -36,6 +36,7 @@ type Settings struct {
 	ClientKeyFile      string
 	WebhookListen      string
 	WebhookHMACKey     string // secret: never print
+	PINEscrowRecipient string // an age public key or recipients file; public
 	InsecureSkipVerify bool
 	AllowInsecureHTTP  bool
 	// Warnings are problems worth telling the user that do not stop the run
@@ -55,7 +56,7 @@ type Source struct {
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
-	"insecure-skip-verify", "allow-insecure-http"}
+	"insecure-skip-verify", "allow-insecure-http", "pin-escrow-recipient"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
 // layers flags and environment over it.
@@ -92,6 +93,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "api-key-file": ctx.APIKeyFile,
 		"ca-file": ctx.CAFile, "client-cert-file": ctx.ClientCertFile, "client-key-file": ctx.ClientKeyFile,
 		"webhook-listen": ctx.WebhookListen, "webhook-hmac-key-file": ctx.WebhookHMACKeyFile,
+		"pin-escrow-recipient": ctx.PINEscrowRecipient,
 	}
 	for _, k := range plainKeys {
 		if d, ok := defaults[k]; ok {
@@ -119,6 +121,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		ClientCertFile:     v.GetString("client-cert-file"),
 		ClientKeyFile:      v.GetString("client-key-file"),
 		WebhookListen:      v.GetString("webhook-listen"),
+		PINEscrowRecipient: v.GetString("pin-escrow-recipient"),
 		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
 		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
 	}

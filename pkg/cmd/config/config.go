@@ -151,6 +151,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&c.ClientKeyFile, "client-key-file", "", "PEM key of the client certificate")
 	fl.StringVar(&c.WebhookListen, "webhook-listen", "", "address mdmctl's webhook receiver listens on for --wait")
 	fl.StringVar(&c.WebhookHMACKeyFile, "webhook-hmac-key-file", "", "file holding the webhook HMAC key")
+	fl.StringVar(&c.PINEscrowRecipient, "pin-escrow-recipient", "", "age public key or recipients file generated PINs are encrypted to")
 	fl.BoolVar(&use, "use", false, "also make it the current context")
 	cmd.ValidArgsFunction = completeContextArg(f)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
@@ -173,6 +174,7 @@ func merge(cur *config.Context, in config.Context, flags *pflag.FlagSet) {
 	set("client-key-file", &cur.ClientKeyFile, in.ClientKeyFile)
 	set("webhook-listen", &cur.WebhookListen, in.WebhookListen)
 	set("webhook-hmac-key-file", &cur.WebhookHMACKeyFile, in.WebhookHMACKeyFile)
+	set("pin-escrow-recipient", &cur.PINEscrowRecipient, in.PINEscrowRecipient)
 }
 
 func newCmdUseContext(f *cmdutil.Factory) *cobra.Command {

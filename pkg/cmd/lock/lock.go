@@ -39,6 +39,8 @@ type Options struct {
 	CommandUUID   string
 	PINGenerate   bool
 	PINEscrow     string
+	// Identity is an age identity file opening an encrypted escrow (--resume).
+	Identity string
 
 	Platform          string
 	Model             string
@@ -129,6 +131,8 @@ not sent again with their journaled outcome, marked (earlier run).`,
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "lock several devices without asking")
 	fl.BoolVar(&opts.PINGenerate, "pin-generate", false, "give each Mac its own random six-digit PIN (needs --pin-escrow)")
 	fl.StringVar(&opts.PINEscrow, "pin-escrow", "", "file receiving each generated PIN (appended, synced, mode 0600) before it is sent")
+	fl.String("pin-escrow-recipient", "", "age public key (age1...) or recipients file each escrowed PIN is encrypted to")
+	fl.StringVar(&opts.Identity, "identity", "", "age identity file opening an encrypted escrow's PINs, for --resume")
 	fl.StringVar(&opts.Message, "message", "", "message on the Lock Screen")
 	fl.StringVar(&opts.Phone, "phone", "", "phone number on the Lock Screen")
 	fl.StringVar(&opts.PIN, "pin", "", "six-digit Find My PIN for Macs (prefer --pin-file or "+EnvPIN+")")

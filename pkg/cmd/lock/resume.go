@@ -266,11 +266,7 @@ func (r *runner) escrowedPINs(st *journal.State) (map[[2]string]string, error) {
 	}
 	opts.PINEscrow = filepath.Clean(opts.PINEscrow)
 	opts.PINGenerate = true
-	pins, err := escrow.PINs(opts.PINEscrow)
-	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
-	}
-	return pins, nil
+	return opts.readEscrowedPINs()
 }
 
 // earlierReport is a device not sent again, as the journal left it.

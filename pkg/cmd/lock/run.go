@@ -70,6 +70,8 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
 		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
+	case opts.Identity != "" && opts.Resume == "":
+		return cmdutil.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
 	}
 	if opts.CommandUUID != "" {
 		if err := apple.ValidateText(opts.CommandUUID); err != nil || strings.TrimSpace(opts.CommandUUID) != opts.CommandUUID {
@@ -170,6 +172,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
+		if err := opts.checkEscrowRecipient(settings); err != nil {
+			return err
+		}
 		if !opts.DryRun {
 			for _, w := range settings.Warnings {
 				r.warn(w)
@@ -263,9 +268,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings co
 		sendOpts.NewUUID = opts.NewUUID
 	}
 	if opts.PINGenerate {
-		esc, err := escrow.Open(opts.PINEscrow)
+		esc, err := openEscrow(opts.PINEscrow, settings)
 		if err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return err
 		}
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)

@@ -10,6 +10,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
+	pincmd "github.com/mdmctl/mdmctl/pkg/cmd/pin"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
@@ -74,6 +75,7 @@ set-up) shows the whole flow:
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
+		pincmd.NewCmdPin(f, nil),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
 		sandboxcmd.NewCmdSandbox(f),
