@@ -31,8 +31,6 @@ type Record struct {
 	PIN       string    `json:"pin,omitempty"`
 	SealedPIN []byte    `json:"pin_age,omitempty"`
 	Time      time.Time `json:"time"`
-	// Serial is the device's serial number, when the lock knew it.
-	Serial string `json:"serial,omitempty"`
 }
 
 // File is an append-only JSON Lines escrow file, created 0600.

@@ -13,7 +13,7 @@ import (
 
 // An encrypted escrow keeps each record one JSON line, as a clear one does,
 // with the PIN alone sealed: its age ciphertext (base64) replaces the clear
-// "pin". The device ID, serial, CommandUUID and time stay in clear so a
+// "pin". The device ID, CommandUUID and time stay in clear so a
 // reader finds the record it wants, and a resume matches records to its
 // journal, without the identity; the run journal holds those in clear
 // already. A line is still written whole, fsynced, and cut back when torn.

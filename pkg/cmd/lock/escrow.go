@@ -61,10 +61,9 @@ func (opts *Options) readEscrowedPINs() (map[[2]string]string, error) {
 	pins, err := escrow.PINs(opts.PINEscrow, identities...)
 	switch {
 	case errors.Is(err, escrow.ErrNoIdentity):
-		return nil, &cmdutil.UsageError{Err: err,
-			Hint: "the run's PINs are encrypted: give --identity FILE, the age identity they were encrypted to, to resume it"}
+		return nil, cmdutil.Usagef("the PINs in %s are encrypted: give --identity FILE, the age identity they were encrypted to, to resume the run", opts.PINEscrow)
 	case errors.Is(err, escrow.ErrWrongIdentity):
-		return nil, &cmdutil.UsageError{Err: err, Hint: "--identity " + opts.Identity + " is not the key the run's PINs were encrypted to"}
+		return nil, cmdutil.Usagef("--identity %s does not open the PINs in %s: they were encrypted to another age key", opts.Identity, opts.PINEscrow)
 	case err != nil:
 		return nil, &cmdutil.UsageError{Err: err}
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/user"
 	"slices"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -30,7 +29,7 @@ type Options struct {
 	// PIN is printed only once it is recorded.
 	RecordRead func(ctx context.Context, device, user string, at time.Time) error
 
-	Device      string // device ID (UDID) or serial number
+	Device      string // the device ID it was locked under
 	Escrow      string
 	Identity    string
 	CommandUUID string
@@ -41,13 +40,13 @@ type Options struct {
 func NewCmdPin(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Now: f.Now, User: func() string { return osUser(f.Getenv) }}
 	cmd := &cobra.Command{
-		Use:   "pin ID|SERIAL --pin-escrow FILE",
+		Use:   "pin ID --pin-escrow FILE",
 		Short: "Print the PIN that locked a Mac, from the escrow file",
 		Long: `Print the PIN that locked a Mac: the one mdmctl lock --pin-generate wrote
 to the escrow file (--pin-escrow) before sending the lock.
 
-The device is named by its ID (UDID or enrollment ID, as it was locked) or by
-its serial number when the lock knew it. Only the PIN and a newline go to
+The device is named by the ID it was locked under (UDID or enrollment ID):
+the escrow records no serial numbers. Only the PIN and a newline go to
 stdout; notes go to stderr.
 
 The escrow is written before each lock is sent, so a Mac may have several
@@ -61,10 +60,10 @@ it; a file that group or others can read is refused.
 
 A device the escrow holds no PIN for exits 2.`,
 		Example: `  mdmctl pin --pin-escrow pins.jsonl 5EC0DE15-0003-4B05-8E40-000000000015
-  mdmctl pin --pin-escrow pins.jsonl --identity ~/.config/mdmctl/escrow.key C02XK0AAJGH5`,
+  mdmctl pin --pin-escrow pins.jsonl --identity ~/.config/mdmctl/escrow.key 5EC0DE15-0003-4B05-8E40-000000000015`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return cmdutil.Usagef("mdmctl pin takes one device ID or serial number, not %d", len(args))
+				return cmdutil.Usagef("mdmctl pin takes one device ID, not %d", len(args))
 			}
 			opts.Device = args[0]
 			if runF != nil {
@@ -119,20 +118,11 @@ func Run(ctx context.Context, opts *Options) error {
 	return err
 }
 
-// find returns the records of the device, oldest first: those whose ID is
-// opts.Device, else those whose serial is.
+// find returns the device's records, oldest first, one per command.
 func (opts *Options) find(recs []escrow.Record) ([]escrow.Record, error) {
-	byID := func(r escrow.Record) bool { return r.ID != opts.Device }
-	bySerial := func(r escrow.Record) bool { return !strings.EqualFold(r.Serial, opts.Device) }
-	found := slices.DeleteFunc(slices.Clone(recs), byID)
+	found := slices.DeleteFunc(slices.Clone(recs), func(r escrow.Record) bool { return r.ID != opts.Device })
 	if len(found) == 0 {
-		found = slices.DeleteFunc(slices.Clone(recs), bySerial)
-	}
-	if len(found) == 0 {
-		return nil, &cmdutil.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %q in %s: it holds no lock of that device ID or serial number", opts.Device, opts.Escrow)}
-	}
-	if ids := deviceIDs(found); len(ids) > 1 {
-		return nil, cmdutil.Usagef("serial number %q names several devices in %s (%s): give the device ID", opts.Device, opts.Escrow, strings.Join(ids, ", "))
+		return nil, &cmdutil.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %q in %s: give the UDID or enrollment ID it was locked under (the escrow records no serial numbers)", opts.Device, opts.Escrow)}
 	}
 	// Records are appended as locks are sent; a stable sort keeps that
 	// order between records of the same time.
@@ -150,16 +140,6 @@ func latestPerCommand(recs []escrow.Record) []escrow.Record {
 		}
 	}
 	return out
-}
-
-func deviceIDs(recs []escrow.Record) []string {
-	var ids []string
-	for _, r := range recs {
-		if !slices.Contains(ids, r.ID) {
-			ids = append(ids, r.ID)
-		}
-	}
-	return ids
 }
 
 // unseal returns the record's PIN, opening it with --identity when the
