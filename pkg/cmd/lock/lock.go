@@ -85,7 +85,9 @@ than one device asks for confirmation on a terminal and needs --yes elsewhere.
 
 The PIN (macOS only, six digits) can come from --pin, --pin-file or
 MDMCTL_PIN, so it never needs to be on the command line; --pin-generate gives
-each Mac its own, written to --pin-escrow before the command is sent.
+each Mac its own, written to --pin-escrow before the command is sent;
+--pin-escrow-recipient (an age public key or recipients file) encrypts each
+PIN there. mdmctl pin reads one back for the help desk.
 
 Every run that sends keeps a journal (--journal FILE, or a new file in
 $XDG_STATE_HOME/mdmctl/runs, mode 0600): each command and its CommandUUID
@@ -95,8 +97,8 @@ server, ends with "to resume: mdmctl lock --resume FILE". --resume sends
 again exactly the devices left (never sent, never reached, or unknown),
 under their original CommandUUIDs and byte-identical commands, so a command
 that had landed is recognized and never queued twice; generated PINs come
-back from the escrow file, a PIN given by flag, file or MDMCTL_PIN must be
-given again and is checked. Every device of the run is reported once: those
+back from the escrow file (an encrypted one needs --identity FILE), a PIN
+given by flag, file or MDMCTL_PIN must be given again and is checked. Every device of the run is reported once: those
 not sent again with their journaled outcome, marked (earlier run).`,
 		Example: `  mdmctl lock --udid 00008020-000915083C80012E --message "Return to IT" --phone 408-555-5555
   MDMCTL_PIN=$(cat pin) mdmctl lock --udid MAC-UDID --model MacBookAir10,1 --os-version 14.5
