@@ -98,8 +98,9 @@ again exactly the devices left (never sent, never reached, or unknown),
 under their original CommandUUIDs and byte-identical commands, so a command
 that had landed is recognized and never queued twice; generated PINs come
 back from the escrow file (an encrypted one needs --identity FILE), a PIN
-given by flag, file or MDMCTL_PIN must be given again and is checked. Every device of the run is reported once: those
-not sent again with their journaled outcome, marked (earlier run).`,
+given by flag, file or MDMCTL_PIN must be given again and is checked. Every
+device of the run is reported once: those not sent again with their
+journaled outcome, marked (earlier run).`,
 		Example: `  mdmctl lock --udid 00008020-000915083C80012E --message "Return to IT" --phone 408-555-5555
   MDMCTL_PIN=$(cat pin) mdmctl lock --udid MAC-UDID --model MacBookAir10,1 --os-version 14.5
   mdmctl lock --dry-run --udid X --message "Lock Message" --command-uuid 0001_DeviceLock
