@@ -26,13 +26,10 @@ func writeEscrow(t *testing.T, recipients []age.Recipient, recs ...escrow.Record
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pins.jsonl")
 	e, err := escrow.Open(path, recipients...)
+	if err == nil {
+		err = errors.Join(e.Append(recs...), e.Close())
+	}
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Append(recs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return path
