@@ -54,6 +54,9 @@ type Context struct {
 	// PINEscrowRecipient is an age public key, or a recipients file, that
 	// generated PINs are encrypted to in the escrow file.
 	PINEscrowRecipient string `yaml:"pin-escrow-recipient,omitempty" mapstructure:"pin-escrow-recipient" json:"pin_escrow_recipient,omitempty"`
+	// Preflight is how long `lock` waits for DeviceInformation answers
+	// before locking ("30s"; "0" turns it off), as --preflight=DURATION.
+	Preflight string `yaml:"preflight,omitempty" mapstructure:"preflight" json:"preflight,omitempty"`
 }
 
 // File is the whole config file.

@@ -105,6 +105,11 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 					return &cmdutil.UsageError{Err: err}
 				}
 			}
+			if c.Preflight != "" {
+				if _, err := config.ParsePreflight(c.Preflight); err != nil {
+					return cmdutil.Usagef("invalid --preflight %q: %v", c.Preflight, err)
+				}
+			}
 			if c.APIKeyFile != "" {
 				if _, err := config.ReadSecretFile(nil, "API key", c.APIKeyFile); err != nil {
 					return &cmdutil.UsageError{Err: err}
@@ -152,6 +157,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&c.WebhookListen, "webhook-listen", "", "address mdmctl's webhook receiver listens on for --wait")
 	fl.StringVar(&c.WebhookHMACKeyFile, "webhook-hmac-key-file", "", "file holding the webhook HMAC key")
 	fl.StringVar(&c.PINEscrowRecipient, "pin-escrow-recipient", "", "age public key or recipients file generated PINs are encrypted to")
+	fl.StringVar(&c.Preflight, "preflight", "", "how long lock asks devices for their facts first, e.g. 30s (0: never)")
 	fl.BoolVar(&use, "use", false, "also make it the current context")
 	cmd.ValidArgsFunction = completeContextArg(f)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
@@ -175,6 +181,7 @@ func merge(cur *config.Context, in config.Context, flags *pflag.FlagSet) {
 	set("webhook-listen", &cur.WebhookListen, in.WebhookListen)
 	set("webhook-hmac-key-file", &cur.WebhookHMACKeyFile, in.WebhookHMACKeyFile)
 	set("pin-escrow-recipient", &cur.PINEscrowRecipient, in.PINEscrowRecipient)
+	set("preflight", &cur.Preflight, in.Preflight)
 }
 
 func newCmdUseContext(f *cmdutil.Factory) *cobra.Command {

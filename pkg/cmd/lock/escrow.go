@@ -10,25 +10,12 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 )
 
-// openEscrow opens the escrow file for the PINs a run generates, encrypted
-// to the settings' recipient (--pin-escrow-recipient, its environment
-// variable or the context) when there is one. Every error is bad input:
-// it comes before anything is sent.
-func openEscrow(path string, settings config.Settings) (*escrow.File, error) {
-	recipients, err := escrowRecipients(settings)
-	if err != nil {
-		return nil, err
-	}
-	esc, err := escrow.Open(path, recipients...)
-	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
-	}
-	return esc, nil
-}
-
-// escrowRecipients parses the settings' recipient; none is no encryption.
-func escrowRecipients(settings config.Settings) ([]age.Recipient, error) {
-	if settings.PINEscrowRecipient == "" {
+// escrowRecipients parses the settings' recipient (--pin-escrow-recipient,
+// its environment variable or the context) for a run that escrows PINs;
+// none means PINs in clear. A run reads it before it asks or journals
+// anything, so a bad one is bad input with nothing sent.
+func (opts *Options) escrowRecipients(settings config.Settings) ([]age.Recipient, error) {
+	if settings.PINEscrowRecipient == "" || !opts.PINGenerate || opts.DryRun {
 		return nil, nil
 	}
 	recipients, err := escrow.ParseRecipients(settings.PINEscrowRecipient)
@@ -38,14 +25,14 @@ func escrowRecipients(settings config.Settings) ([]age.Recipient, error) {
 	return recipients, nil
 }
 
-// checkEscrowRecipient rejects a bad recipient before a run that would
-// escrow PINs asks or journals anything.
-func (opts *Options) checkEscrowRecipient(settings config.Settings) error {
-	if !opts.PINGenerate || opts.DryRun {
-		return nil
+// openEscrow opens the escrow file for the PINs a run generates, each
+// encrypted to recipients when there are any.
+func openEscrow(path string, recipients []age.Recipient) (*escrow.File, error) {
+	esc, err := escrow.Open(path, recipients...)
+	if err != nil {
+		return nil, &cmdutil.UsageError{Err: err}
 	}
-	_, err := escrowRecipients(settings)
-	return err
+	return esc, nil
 }
 
 // readEscrowedPINs reads the PINs a resume resends, decrypting those of an

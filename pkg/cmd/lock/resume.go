@@ -60,6 +60,10 @@ func runResume(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// Known once rebuild has found whether the run generated PINs.
+	if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+		return err
+	}
 	if plan.devices+len(plan.earlier) > 1 {
 		output.AlignColumns(printer, plan.idWidth(), outcomeWidth(opts))
 	}
@@ -84,7 +88,9 @@ func runResume(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "nothing to resend: every device of the run has its outcome")
 		return r.finish(nil)
 	}
-	return r.send(ctx, conn, settings, plan.cmds, plan.devices)
+	feed := cmdutil.NewAnswerFeed(conn, settings)
+	defer feed.Close(ctx)
+	return r.send(ctx, conn, feed, plan.cmds, nil, plan.devices)
 }
 
 func orNone(s string) string {

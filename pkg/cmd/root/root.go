@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
+	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	pincmd "github.com/mdmctl/mdmctl/pkg/cmd/pin"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
@@ -76,6 +77,7 @@ set-up) shows the whole flow:
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
 		pincmd.NewCmdPin(f, nil),
+		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
 		sandboxcmd.NewCmdSandbox(f),
