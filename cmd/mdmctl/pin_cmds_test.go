@@ -13,7 +13,8 @@ import (
 
 // cmdAgeKeygen makes a fresh age key pair for the script, as age-keygen
 // would: the identity in FILE (mode 0600), the public key in FILE.pub and
-// in the environment variable VAR: age-keygen FILE VAR.
+// in the environment variable VAR: age-keygen FILE VAR. The private key
+// joins the secrets mdmctl's output is watched for.
 func cmdAgeKeygen(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: age-keygen FILE VAR")
@@ -24,6 +25,7 @@ func cmdAgeKeygen(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(path, []byte("# test key made by the script\n"+id.String()+"\n"), 0o600))
 	ts.Check(os.WriteFile(path+".pub", []byte(id.Recipient().String()+"\n"), 0o644))
 	ts.Setenv(args[1], id.Recipient().String())
+	ts.Setenv(envSecrets, ts.Getenv(envSecrets)+","+id.String())
 }
 
 // cmdReceivedPIN prints the PIN of the last DeviceLock the enrolled device
