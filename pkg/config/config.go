@@ -51,6 +51,9 @@ type Context struct {
 	ClientKeyFile      string `yaml:"client-key-file,omitempty" mapstructure:"client-key-file" json:"client_key_file,omitempty"`
 	WebhookListen      string `yaml:"webhook-listen,omitempty" mapstructure:"webhook-listen" json:"webhook_listen,omitempty"`
 	WebhookHMACKeyFile string `yaml:"webhook-hmac-key-file,omitempty" mapstructure:"webhook-hmac-key-file" json:"webhook_hmac_key_file,omitempty"`
+	// PINEscrowRecipient is an age public key, or a recipients file, that
+	// generated PINs are encrypted to in the escrow file.
+	PINEscrowRecipient string `yaml:"pin-escrow-recipient,omitempty" mapstructure:"pin-escrow-recipient" json:"pin_escrow_recipient,omitempty"`
 	// Preflight is how long `lock` waits for DeviceInformation answers
 	// before locking ("30s"; "0" turns it off), as --preflight=DURATION.
 	Preflight string `yaml:"preflight,omitempty" mapstructure:"preflight" json:"preflight,omitempty"`

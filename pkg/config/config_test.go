@@ -195,3 +195,32 @@ func TestResolvePreflight(t *testing.T) {
 		}
 	}
 }
+
+// The escrow recipient is public and plain: flag over environment over context.
+func TestResolvePINEscrowRecipient(t *testing.T) {
+	file := &File{CurrentContext: "ci", Contexts: map[string]Context{"ci": {Server: "https://ci.example.com", PINEscrowRecipient: "from-context.txt"}}}
+	fs := flags(t, nil)
+	fs.String("pin-escrow-recipient", "", "")
+	for _, tt := range []struct {
+		env  map[string]string
+		flag string
+		want string
+	}{
+		{nil, "", "from-context.txt"},
+		{map[string]string{"MDMCTL_PIN_ESCROW_RECIPIENT": "age1fromenv"}, "", "age1fromenv"},
+		{map[string]string{"MDMCTL_PIN_ESCROW_RECIPIENT": "age1fromenv"}, "age1fromflag", "age1fromflag"},
+	} {
+		if tt.flag != "" {
+			if err := fs.Set("pin-escrow-recipient", tt.flag); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := Resolve(file, Source{Getenv: env(tt.env), Flags: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.PINEscrowRecipient != tt.want {
+			t.Errorf("env %v flag %q: recipient %q, want %q", tt.env, tt.flag, s.PINEscrowRecipient, tt.want)
+		}
+	}
+}

@@ -39,6 +39,7 @@ type Settings struct {
 	ClientKeyFile      string
 	WebhookListen      string
 	WebhookHMACKey     string // secret: never print
+	PINEscrowRecipient string // an age public key or recipients file; public
 	InsecureSkipVerify bool
 	AllowInsecureHTTP  bool
 	// Preflight is how long a lock waits for the devices' DeviceInformation
@@ -61,7 +62,7 @@ type Source struct {
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
-	"insecure-skip-verify", "allow-insecure-http", "preflight"}
+	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
 // layers flags and environment over it.
@@ -98,7 +99,8 @@ func Resolve(f *File, src Source) (Settings, error) {
 		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "api-key-file": ctx.APIKeyFile,
 		"ca-file": ctx.CAFile, "client-cert-file": ctx.ClientCertFile, "client-key-file": ctx.ClientKeyFile,
 		"webhook-listen": ctx.WebhookListen, "webhook-hmac-key-file": ctx.WebhookHMACKeyFile,
-		"preflight": ctx.Preflight,
+		"pin-escrow-recipient": ctx.PINEscrowRecipient,
+		"preflight":            ctx.Preflight,
 	}
 	for _, k := range plainKeys {
 		if d, ok := defaults[k]; ok {
@@ -126,6 +128,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		ClientCertFile:     v.GetString("client-cert-file"),
 		ClientKeyFile:      v.GetString("client-key-file"),
 		WebhookListen:      v.GetString("webhook-listen"),
+		PINEscrowRecipient: v.GetString("pin-escrow-recipient"),
 		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
 		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
 	}

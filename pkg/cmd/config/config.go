@@ -157,6 +157,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&c.ClientKeyFile, "client-key-file", "", "PEM key of the client certificate")
 	fl.StringVar(&c.WebhookListen, "webhook-listen", "", "address mdmctl's webhook receiver listens on for --wait")
 	fl.StringVar(&c.WebhookHMACKeyFile, "webhook-hmac-key-file", "", "file holding the webhook HMAC key")
+	fl.StringVar(&c.PINEscrowRecipient, "pin-escrow-recipient", "", "age public key or recipients file generated PINs are encrypted to")
 	fl.StringVar(&c.Preflight, "preflight", "", "how long lock asks devices for their facts first, e.g. 30s (0: never)")
 	fl.BoolVar(&use, "use", false, "also make it the current context")
 	cmd.ValidArgsFunction = completeContextArg(f)
@@ -180,6 +181,7 @@ func merge(cur *config.Context, in config.Context, flags *pflag.FlagSet) {
 	set("client-key-file", &cur.ClientKeyFile, in.ClientKeyFile)
 	set("webhook-listen", &cur.WebhookListen, in.WebhookListen)
 	set("webhook-hmac-key-file", &cur.WebhookHMACKeyFile, in.WebhookHMACKeyFile)
+	set("pin-escrow-recipient", &cur.PINEscrowRecipient, in.PINEscrowRecipient)
 	set("preflight", &cur.Preflight, in.Preflight)
 }
 

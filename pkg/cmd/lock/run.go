@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
@@ -71,6 +72,8 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
 		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
+	case opts.Identity != "" && opts.Resume == "":
+		return cmdutil.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
 	}
 	if opts.CommandUUID != "" {
 		if err := apple.ValidateText(opts.CommandUUID); err != nil || strings.TrimSpace(opts.CommandUUID) != opts.CommandUUID {
@@ -92,6 +95,8 @@ type runner struct {
 	// (0: not asked); answered holds their answers, shown with their lines.
 	preflight time.Duration
 	answered  map[string]*apple.Information
+	// recipients are the age keys escrowed PINs are encrypted to; none: in clear.
+	recipients []age.Recipient
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -177,6 +182,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if len(in.targets) > 0 {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
+		}
+		if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+			return err
 		}
 		if !opts.DryRun {
 			for _, w := range settings.Warnings {
@@ -315,9 +323,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 		sendOpts.NewUUID = opts.NewUUID
 	}
 	if opts.PINGenerate {
-		esc, err := escrow.Open(opts.PINEscrow)
+		esc, err := openEscrow(opts.PINEscrow, r.recipients)
 		if err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return err
 		}
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)

@@ -11,6 +11,7 @@ import (
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
 	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
+	pincmd "github.com/mdmctl/mdmctl/pkg/cmd/pin"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
@@ -75,6 +76,7 @@ set-up) shows the whole flow:
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
+		pincmd.NewCmdPin(f, nil),
 		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
