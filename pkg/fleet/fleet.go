@@ -29,7 +29,7 @@ type Target struct {
 	// Serial is the serial number the target was given by (--serial); the
 	// server resolved it to ID.
 	Serial string
-	Facts      *apple.Device
+	Facts  *apple.Device
 	// Observed is what other sources say about the device (a server's
 	// inventory, the device's own answer); the guard weighs them with
 	// Facts and never lets one replace another.
