@@ -93,6 +93,13 @@ type Config struct {
 	Warn func(string)
 }
 
+// HTTPSession is the session of a kind that needs nothing but srv over
+// cfg.HTTP: named for the server's origin, closing the client's idle
+// connections.
+func (cfg Config) HTTPSession(srv Server) *Session {
+	return &Session{Server: srv, Name: Origin(cfg.BaseURL), Close: cfg.HTTP.CloseIdleConnections}
+}
+
 // Session is an opened server.
 type Session struct {
 	Server Server
