@@ -45,7 +45,7 @@ func TestScripts(t *testing.T) {
 
 // storageScripts exercise the enqueue path, whose answers depend on
 // NanoMDM's storage: TestScriptsStorage runs them on the other backends.
-var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "fleet_scale", "retry_no_duplicate", "stale_ids"}
+var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "preflight_nanomdm", "fleet_scale", "retry_no_duplicate", "stale_ids"}
 
 // fleetScale is how many devices fleet_scale.txtar enrolls and locks:
 // 10,000 in memory; 1,000 on filekv, which writes files per enrollment and
@@ -89,7 +89,7 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 			env.Setenv(envLeakFile, leaks)
 			env.Setenv(envStorage, string(st))
 			env.Setenv("FLEET_N", fleetScale(st))
-			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_HISTORY", "NO_COLOR", "CLICOLOR_FORCE"} {
+			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_PIN_ESCROW_RECIPIENT", "MDMCTL_HISTORY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
 			return nil
@@ -140,6 +140,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"gate-open":           cmdGateOpen,
 		"received-as":         cmdReceivedAs,
 		"escrow-one-pin":      cmdEscrowOnePIN,
+		"age-keygen":          cmdAgeKeygen,
+		"received-pin":        cmdReceivedPIN,
 	}
 }
 

@@ -5,13 +5,15 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/history"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // HistoryServer is how the lock history names the server of s: its URL
-// without user or password, or "sandbox" for the built-in one.
+// without user or password, or the kind's name for an in-process kind
+// (the sandbox); "" when no server is configured.
 func HistoryServer(s config.Settings) string {
-	if s.Kind == config.KindSandbox && s.Server == "" {
-		return config.SandboxContext
+	if d, ok := server.Lookup(s.Kind); ok && d.InProcess && s.Server == "" {
+		return d.Kind
 	}
 	return history.RedactServer(strings.TrimRight(s.Server, "/"))
 }

@@ -5,13 +5,13 @@ import (
 
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
-	"github.com/mdmctl/mdmctl/pkg/config"
-	"github.com/mdmctl/mdmctl/pkg/sandbox"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// completeUDIDs completes --udid with the sandbox's devices when the run
-// would use the sandbox, and with the devices the lock history holds for
-// the run's server.
+// completeUDIDs completes --udid with the devices the run's kind can list
+// without a session (the sandbox's), and with the devices the lock history
+// holds for the run's server. Other servers' devices are not asked for:
+// that would mean a request on every Tab.
 func completeUDIDs(f *cmdutil.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		s, err := f.Settings(cmd.Flags())
@@ -20,14 +20,14 @@ func completeUDIDs(f *cmdutil.Factory) cobra.CompletionFunc {
 		}
 		var out []cobra.Completion
 		seen := map[string]bool{}
-		if s.Kind == config.KindSandbox {
-			for _, m := range sandbox.Fleet {
-				seen[m.Facts.UDID] = true
-				out = append(out, cobra.CompletionWithDesc(m.Facts.UDID, m.Facts.Name+": "+m.Shows))
+		if d, _ := server.Lookup(s.Kind); d.DeviceIDs != nil {
+			for _, id := range d.DeviceIDs() {
+				seen[id[0]] = true
+				out = append(out, cobra.CompletionWithDesc(id[0], id[1]))
 			}
 		}
-		if s.Server != "" || s.Kind == config.KindSandbox {
-			for _, id := range historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, cmdutil.HistoryServer(s)) {
+		if host := cmdutil.HistoryServer(s); host != "" {
+			for _, id := range historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, host) {
 				if !seen[id] {
 					out = append(out, cobra.CompletionWithDesc(id, "locked before (mdmctl history)"))
 				}

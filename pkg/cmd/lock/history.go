@@ -97,7 +97,7 @@ func (h *runHistory) beforeSend(then func(fleet.Command) error) func(fleet.Comma
 		at := h.now().UTC()
 		for i, t := range c.Targets {
 			l := h.base
-			l.Time, l.Device, l.CommandUUID, l.Platform = at, t.ID, c.UUID, string(knownPlatform(t))
+			l.Time, l.Device, l.Serial, l.CommandUUID, l.Platform = at, t.ID, t.Serial, c.UUID, string(knownPlatform(t))
 			switch {
 			case t.PINGenerated:
 				l.PIN = history.PINGenerated

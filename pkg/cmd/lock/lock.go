@@ -28,6 +28,7 @@ type Options struct {
 	Now      func() time.Time
 
 	IDs           []string // --udid values and arguments; "-" reads stdin
+	Serials       []string // --serial values
 	UDIDFiles     []string
 	CSVFiles      []string
 	SkipInvalid   bool
@@ -40,6 +41,8 @@ type Options struct {
 	CommandUUID   string
 	PINGenerate   bool
 	PINEscrow     string
+	// Identity is an age identity file opening an encrypted escrow (--resume).
+	Identity string
 
 	Platform          string
 	Model             string
@@ -90,12 +93,15 @@ silicon rule (DeviceLock deactivates an Apple silicon Mac running macOS before
 server did with it.
 
 Targets come from arguments, --udid (repeatable, comma-separated), - (IDs on
-stdin, one per line), --udid-file and --csv. Duplicates collapse. Locking more
+stdin, one per line), --udid-file, --csv and --serial (looked up on servers
+that know their devices: the sandbox, Fleet). Duplicates collapse. Locking more
 than one device asks for confirmation on a terminal and needs --yes elsewhere.
 
 The PIN (macOS only, six digits) can come from --pin, --pin-file or
 MDMCTL_PIN, so it never needs to be on the command line; --pin-generate gives
-each Mac its own, written to --pin-escrow before the command is sent.
+each Mac its own, written to --pin-escrow before the command is sent;
+--pin-escrow-recipient (an age public key or recipients file) encrypts each
+PIN there. mdmctl pin reads one back for the help desk.
 
 Every run that sends keeps a journal (--journal FILE, or a new file in
 $XDG_STATE_HOME/mdmctl/runs, mode 0600): each command and its CommandUUID
@@ -105,9 +111,10 @@ server, ends with "to resume: mdmctl lock --resume FILE". --resume sends
 again exactly the devices left (never sent, never reached, or unknown),
 under their original CommandUUIDs and byte-identical commands, so a command
 that had landed is recognized and never queued twice; generated PINs come
-back from the escrow file, a PIN given by flag, file or MDMCTL_PIN must be
-given again and is checked. Every device of the run is reported once: those
-not sent again with their journaled outcome, marked (earlier run).
+back from the escrow file (an encrypted one needs --identity FILE), a PIN
+given by flag, file or MDMCTL_PIN must be given again and is checked. Every
+device of the run is reported once: those not sent again with their
+journaled outcome, marked (earlier run).
 
 Every lock sent is also recorded in the lock history (mdmctl history,
 mdmctl status). A Mac whose earlier lock with a PIN still holds (queued,
@@ -146,12 +153,15 @@ anyway. Devices known not to be Macs are never held back.`,
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&udids, "udid", nil, "device UDID or enrollment ID (repeatable, comma-separated)")
+	fl.StringSliceVar(&opts.Serials, "serial", nil, "device serial number, looked up on the server (sandbox, Fleet; repeatable, comma-separated)")
 	fl.StringArrayVar(&opts.UDIDFiles, "udid-file", nil, "file with one ID per line (# comments, blank lines skipped)")
 	fl.StringArrayVar(&opts.CSVFiles, "csv", nil, "CSV file: header with udid and optional os_version, model, platform, message, phone, pin")
 	fl.BoolVar(&opts.SkipInvalid, "skip-invalid", false, "report invalid input lines as skipped and go on")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "lock several devices without asking")
 	fl.BoolVar(&opts.PINGenerate, "pin-generate", false, "give each Mac its own random six-digit PIN (needs --pin-escrow)")
 	fl.StringVar(&opts.PINEscrow, "pin-escrow", "", "file receiving each generated PIN (appended, synced, mode 0600) before it is sent")
+	fl.String("pin-escrow-recipient", "", "age public key (age1...) or recipients file each escrowed PIN is encrypted to")
+	fl.StringVar(&opts.Identity, "identity", "", "age identity file opening an encrypted escrow's PINs, for --resume")
 	fl.StringVar(&opts.Message, "message", "", "message on the Lock Screen")
 	fl.StringVar(&opts.Phone, "phone", "", "phone number on the Lock Screen")
 	fl.StringVar(&opts.PIN, "pin", "", "six-digit Find My PIN for Macs (prefer --pin-file or "+EnvPIN+")")

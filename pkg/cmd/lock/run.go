@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
@@ -17,6 +18,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
@@ -41,14 +43,17 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if len(in.targets)+len(in.invalid) == 0 {
-		return cmdutil.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, or - for stdin")
+	if err := opts.addSerials(in); err != nil {
+		return err
+	}
+	if len(in.targets)+len(in.invalid)+len(in.serials) == 0 {
+		return cmdutil.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, --serial, or - for stdin")
 	}
 	printer, err := newPrinter(opts)
 	if err != nil {
 		return err
 	}
-	if n := len(in.targets) + len(in.invalid); n > 1 {
+	if n := len(in.targets) + len(in.invalid) + len(in.serials); n > 1 {
 		output.AlignColumns(printer, in.idWidth(), outcomeWidth(opts))
 	}
 	r := &runner{opts: opts, printer: printer,
@@ -70,6 +75,8 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
 		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
+	case opts.Identity != "" && opts.Resume == "":
+		return cmdutil.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
 	}
 	if opts.CommandUUID != "" {
 		if err := apple.ValidateText(opts.CommandUUID); err != nil || strings.TrimSpace(opts.CommandUUID) != opts.CommandUUID {
@@ -92,6 +99,8 @@ type runner struct {
 	// (0: not asked); answered holds their answers, shown with their lines.
 	preflight time.Duration
 	answered  map[string]*apple.Information
+	// recipients are the age keys escrowed PINs are encrypted to; none: in clear.
+	recipients []age.Recipient
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -181,9 +190,12 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			conn.Close()
 		}
 	}()
-	if len(in.targets) > 0 {
+	if len(in.targets)+len(in.serials) > 0 {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
+		}
+		if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+			return err
 		}
 		if !opts.DryRun {
 			for _, w := range settings.Warnings {
@@ -193,9 +205,23 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Servers that know their devices feed the guard, in a dry run too,
 		// so it plans what the real run would do. Others are not contacted
 		// yet: a run the guard refuses whole needs no server.
-		if config.KnowsDevices(settings.Kind) {
+		d, _ := server.Lookup(settings.Kind)
+		if len(in.serials) > 0 {
+			if !d.SerialNumbers {
+				return cmdutil.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", settings.Kind)
+			}
 			if err := connect(); err != nil {
 				return err
+			}
+			if err := r.resolveSerials(ctx, conn, in); err != nil {
+				return err
+			}
+		}
+		if d.Inventory {
+			if conn == nil {
+				if err := connect(); err != nil {
+					return err
+				}
 			}
 			fleet.ObserveInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
 		}
@@ -208,12 +234,13 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	asked, ready := splitForPreflight(in.targets, r.preflight > 0)
 	r.refuseUnknown(ready)
 	send, refused := r.partition(ready)
-	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid) == 0 {
+	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid)+len(in.unresolved) == 0 {
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)))
 	}
-	limits := fleet.DefaultLimits
+	driver, _ := server.Lookup(settings.Kind)
+	limits := driver.Limits
 	var heldBack []report.Device
 	// A dry run sends nothing but an explicit preflight's DeviceInformation.
 	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
@@ -271,7 +298,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		return more, err
 	}
 
-	settled := in.invalid
+	settled := append(in.invalid, in.unresolved...)
 	for _, a := range refused {
 		settled = append(settled, report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
 	}
@@ -311,7 +338,7 @@ func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmduti
 	if err != nil {
 		return nil, err
 	}
-	if opts.NoPush && !conn.CanSkipPush {
+	if opts.NoPush && !conn.SkipPush {
 		conn.Close()
 		return nil, cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
 	}
@@ -330,9 +357,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 		sendOpts.NewUUID = opts.NewUUID
 	}
 	if opts.PINGenerate {
-		esc, err := escrow.Open(opts.PINEscrow)
+		esc, err := openEscrow(opts.PINEscrow, r.recipients)
 		if err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return err
 		}
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)

@@ -12,12 +12,13 @@ import (
 	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
+	pincmd "github.com/mdmctl/mdmctl/pkg/cmd/pin"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
 	statuscmd "github.com/mdmctl/mdmctl/pkg/cmd/status"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
-	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // NewCmdRoot returns the mdmctl command with every subcommand.
@@ -59,7 +60,7 @@ set-up) shows the whole flow:
 	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")
 	pf.String("context", "", "context from the config file to use")
 	pf.String("server", "", "MDM server URL (NanoHUB: include the /api/v1/nanomdm prefix)")
-	pf.String("kind", "", "server kind: "+strings.Join(config.Kinds, ", "))
+	pf.String("kind", "", "server kind: "+strings.Join(server.Kinds(), ", "))
 	pf.String("api-user", "", "HTTP Basic user (default per kind: nanomdm, micromdm)")
 	pf.String("api-key-file", "", "file holding the API key")
 	pf.String("ca-file", "", "PEM file of CA certificates that sign the server's certificate")
@@ -73,13 +74,14 @@ set-up) shows the whole flow:
 	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
 	pf.Bool("no-color", false, "disable color")
 	pf.String("history", "", "lock history file (default $XDG_STATE_HOME/mdmctl/history.db)")
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(server.Kinds(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("context", configcmd.CompleteContexts(f))
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
 		historycmd.NewCmdHistory(f, nil),
 		statuscmd.NewCmdStatus(f, nil),
+		pincmd.NewCmdPin(f, nil),
 		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
