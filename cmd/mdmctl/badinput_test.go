@@ -107,7 +107,7 @@ func TestBadInput(t *testing.T) {
 		{name: "huge line", args: []string{"lock", "--udid-file", "ids.txt"}, files: map[string]string{"ids.txt": "A\n" + huge + "\n"}, want: "ids.txt:2: line longer than 65536 bytes"},
 		{name: "ID file not UTF-8", args: []string{"lock", "--udid-file", "ids.txt"}, files: map[string]string{"ids.txt": "A\nB\xff\n"}, want: "ids.txt:2: target ID"},
 		{name: "ID file is a directory", args: []string{"lock", "--udid-file", "d"}, files: map[string]string{"d/": ""}, want: "invalid --udid-file d: is a directory"},
-		{name: "CSV without udid", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "serial\nX\n"}, want: `f.csv:1: unknown CSV column "serial"`},
+		{name: "CSV with an unknown column", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "asset_tag\nX\n"}, want: `f.csv:1: unknown CSV column "asset_tag"`},
 		{name: "CSV with no udid column", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "model\nMac14,2\n"}, want: "CSV header has no udid column"},
 		{name: "CSV short row", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,model\nA\n"}, want: "f.csv:2: has 1 fields, the header has 2"},
 		{name: "CSV bad PIN", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,pin\nA,12345\n"}, want: "f.csv:2: invalid PIN: must be exactly six digits"},

@@ -12,6 +12,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmd/factory"
 	"github.com/mdmctl/mdmctl/pkg/cmd/root"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 )
 
 func main() {
@@ -29,7 +30,7 @@ func run() int {
 			fmt.Fprintln(f.IOStreams.ErrOut, hint)
 		}
 	}
-	return cmdutil.ExitCode(err)
+	return exitcode.Of(err)
 }
 
 // interruptContext is cancelled by the first SIGINT or SIGTERM, so a run
@@ -42,7 +43,7 @@ func interruptContext() (context.Context, func()) {
 		<-sigs
 		cancel()
 		<-sigs
-		os.Exit(cmdutil.ExitInterrupted)
+		os.Exit(exitcode.Interrupted)
 	}()
 	return ctx, func() { signal.Stop(sigs); cancel() }
 }

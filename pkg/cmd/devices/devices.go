@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
@@ -222,13 +223,13 @@ func judge(t *fleet.Target, reply fleet.Reply) Inspection {
 // exitCode: 6 when the guard would refuse a device, else 8 when one gave
 // no facts, else 0.
 func exitCode(results []Inspection) int {
-	code := cmdutil.ExitOK
+	code := exitcode.OK
 	for _, r := range results {
 		switch {
 		case r.Verdict == VerdictRefuse:
-			return cmdutil.ExitRefused
+			return exitcode.Refused
 		case r.Facts == nil:
-			code = cmdutil.ExitNoAnswer
+			code = exitcode.NoAnswer
 		}
 	}
 	return code

@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
@@ -495,11 +496,8 @@ func (r *runner) finish(sendErr error) error {
 	if err := r.printer.End(r.run); err != nil {
 		return err
 	}
-	code := cmdutil.RunExitCode(r.run.Summary, sendErr)
-	if r.run.Interrupted {
-		code = cmdutil.ExitInterrupted
-	}
-	if code != cmdutil.ExitOK && sendErr != nil && r.run.Summary.Total() > 1 {
+	code := exitcode.OfRun(r.run.Summary, r.run.Interrupted, sendErr)
+	if code != exitcode.OK && sendErr != nil && r.run.Summary.Total() > 1 {
 		// Each device's line carries the error; say once what it was. A
 		// lone device's line already says it all.
 		io := r.opts.IO
@@ -508,7 +506,7 @@ func (r *runner) finish(sendErr error) error {
 	if r.journal != nil {
 		r.journal.close(r)
 	}
-	if code == cmdutil.ExitOK {
+	if code == exitcode.OK {
 		return nil
 	}
 	return &cmdutil.ExitError{Code: code}
