@@ -1,6 +1,9 @@
 package apple
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 func FuzzParseVersion(f *testing.F) {
 	for _, s := range []string{"11", "11.4.1", "10.15.7", "", "11..4", "١١"} {
@@ -52,6 +55,33 @@ func FuzzParseCommand(f *testing.F) {
 		c, err := ParseCommand(data)
 		if err == nil && (c.CommandUUID == "" || c.RequestType == "") {
 			t.Fatal("parsed a command without its required keys")
+		}
+	})
+}
+
+func FuzzDecodeInformation(f *testing.F) {
+	f.Add([]byte(m1Answer))
+	f.Add([]byte(`<plist><dict><key>Status</key><string>Acknowledged</string><key>QueryResponses</key><dict><key>OSVersion</key><integer>11</integer></dict></dict></plist>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeResponse(data)
+		if err != nil {
+			return
+		}
+		in := r.Information()
+		d := in.Device()
+		if d.OSVersion != nil && d.OSVersion.String() == "" {
+			t.Fatal("an empty version counted as known")
+		}
+		if d.Model != "" && ValidateModel(d.Model) != nil {
+			t.Fatalf("model %q taken from an answer that does not validate", d.Model)
+		}
+		if _, _, known := ModelFacts(d.Model); !known && d.Platform != PlatformUnknown {
+			t.Fatalf("platform %s from unknown model %q", d.Platform, d.Model)
+		}
+		// What a device answered, sent again, reads the same.
+		again := Response{Status: r.Status, QueryResponses: in.QueryResponses()}.Information()
+		if !reflect.DeepEqual(again, in) {
+			t.Fatalf("round trip: %+v became %+v", in, again)
 		}
 	})
 }

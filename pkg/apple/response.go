@@ -44,6 +44,9 @@ type Response struct {
 	UserID           string           `plist:"UserID,omitempty" json:"user_id,omitempty"`
 	UserLongName     string           `plist:"UserLongName,omitempty" json:"user_long_name,omitempty"`
 	UserShortName    string           `plist:"UserShortName,omitempty" json:"user_short_name,omitempty"`
+	// QueryResponses is a DeviceInformation answer's; read it with
+	// Information. Output shows the facts it gives, not the raw values.
+	QueryResponses map[string]any `plist:"QueryResponses,omitempty" json:"-"`
 }
 
 // DecodeResponse parses a device's result plist (XML or binary).

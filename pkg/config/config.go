@@ -53,6 +53,9 @@ type Context struct {
 	ClientKeyFile      string `yaml:"client-key-file,omitempty" mapstructure:"client-key-file" json:"client_key_file,omitempty"`
 	WebhookListen      string `yaml:"webhook-listen,omitempty" mapstructure:"webhook-listen" json:"webhook_listen,omitempty"`
 	WebhookHMACKeyFile string `yaml:"webhook-hmac-key-file,omitempty" mapstructure:"webhook-hmac-key-file" json:"webhook_hmac_key_file,omitempty"`
+	// Preflight is how long `lock` waits for DeviceInformation answers
+	// before locking ("30s"; "0" turns it off), as --preflight=DURATION.
+	Preflight string `yaml:"preflight,omitempty" mapstructure:"preflight" json:"preflight,omitempty"`
 }
 
 // File is the whole config file.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -145,5 +146,47 @@ func TestValidation(t *testing.T) {
 	}
 	if _, err := ValidateServerURL(KindNanoMDM, "https://h/?x=1"); err == nil {
 		t.Error("a query in a NanoMDM URL accepted")
+	}
+}
+
+func TestResolvePreflight(t *testing.T) {
+	file := &File{Contexts: map[string]Context{
+		"asks":  {Server: "https://a.example.com", APIKey: "k", Preflight: "45s"},
+		"plain": {Server: "https://p.example.com", APIKey: "k"},
+		"bad":   {Server: "https://b.example.com", APIKey: "k", Preflight: "soon"},
+	}}
+	durationFlag := func(v string) *pflag.FlagSet {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.Duration("preflight", 0, "")
+		if v != "" {
+			if err := fs.Set("preflight", v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return fs
+	}
+	for _, tt := range []struct {
+		ctx, env, flag string
+		want           time.Duration
+		err            string
+	}{
+		{"plain", "", "", 0, ""},
+		{"asks", "", "", 45 * time.Second, ""},
+		{"asks", "10s", "", 10 * time.Second, ""},
+		{"asks", "10s", "0s", 0, ""},
+		{"sandbox", "", "", SandboxPreflight, ""},
+		{"sandbox", "", "0s", 0, ""},
+		{"bad", "", "", 0, `invalid preflight "soon"`},
+		{"plain", "-1s", "", 0, "must not be negative"},
+	} {
+		s, err := Resolve(file, Source{Getenv: env(map[string]string{"MDMCTL_PREFLIGHT": tt.env}), Flags: durationFlag(tt.flag), ContextFlag: tt.ctx})
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%s env=%q flag=%q: err %v, want %q", tt.ctx, tt.env, tt.flag, err, tt.err)
+		case tt.err == "" && err != nil:
+			t.Errorf("%s env=%q flag=%q: %v", tt.ctx, tt.env, tt.flag, err)
+		case tt.err == "" && s.Preflight != tt.want:
+			t.Errorf("%s env=%q flag=%q: preflight %s, want %s", tt.ctx, tt.env, tt.flag, s.Preflight, tt.want)
+		}
 	}
 }

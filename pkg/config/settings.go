@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -38,6 +40,9 @@ type Settings struct {
 	WebhookHMACKey     string // secret: never print
 	InsecureSkipVerify bool
 	AllowInsecureHTTP  bool
+	// Preflight is how long a lock waits for the devices' DeviceInformation
+	// answers; 0 means no preflight.
+	Preflight time.Duration
 	// Warnings are problems worth telling the user that do not stop the run
 	// (a key file readable by others).
 	Warnings []string
@@ -55,7 +60,7 @@ type Source struct {
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
-	"insecure-skip-verify", "allow-insecure-http"}
+	"insecure-skip-verify", "allow-insecure-http", "preflight"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
 // layers flags and environment over it.
@@ -92,6 +97,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "api-key-file": ctx.APIKeyFile,
 		"ca-file": ctx.CAFile, "client-cert-file": ctx.ClientCertFile, "client-key-file": ctx.ClientKeyFile,
 		"webhook-listen": ctx.WebhookListen, "webhook-hmac-key-file": ctx.WebhookHMACKeyFile,
+		"preflight": ctx.Preflight,
 	}
 	for _, k := range plainKeys {
 		if d, ok := defaults[k]; ok {
@@ -133,8 +139,11 @@ func Resolve(f *File, src Source) (Settings, error) {
 			return Settings{}, err
 		}
 	}
-
 	var err error
+	if s.Preflight, err = resolvePreflight(v.GetString("preflight"), s.Kind); err != nil {
+		return Settings{}, err
+	}
+
 	if s.APIKey, err = resolveSecret(&s, src, "API key", EnvAPIKey, v.GetString("api-key-file"),
 		flagChanged(src.Flags, "api-key-file"), ctx.APIKey); err != nil {
 		return Settings{}, err
@@ -144,6 +153,38 @@ func Resolve(f *File, src Source) (Settings, error) {
 		return Settings{}, err
 	}
 	return s, nil
+}
+
+// SandboxPreflight is the sandbox's preflight: its devices answer at once,
+// so asking them first costs nothing.
+const SandboxPreflight = 30 * time.Second
+
+// resolvePreflight reads a preflight duration; unset means off, except in
+// the sandbox.
+func resolvePreflight(value, kind string) (time.Duration, error) {
+	if value == "" {
+		if kind == KindSandbox {
+			return SandboxPreflight, nil
+		}
+		return 0, nil
+	}
+	d, err := ParsePreflight(value)
+	if err != nil {
+		return 0, fmt.Errorf("invalid preflight %q: %v", value, err)
+	}
+	return d, nil
+}
+
+// ParsePreflight accepts a duration of 0 or more ("30s", "2m", "0").
+func ParsePreflight(value string) (time.Duration, error) {
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return 0, errors.New("want a duration such as 30s, or 0 for none")
+	}
+	if d < 0 {
+		return 0, errors.New("must not be negative")
+	}
+	return d, nil
 }
 
 func flagChanged(fs *pflag.FlagSet, name string) bool {

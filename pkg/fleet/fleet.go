@@ -87,10 +87,12 @@ func Assess(targets []*Target) {
 
 // Command is one command plist and the devices it goes to.
 type Command struct {
-	UUID    string
-	Lock    apple.DeviceLock
-	Payload []byte
-	Targets []*Target
+	// RequestType is the command's; empty means DeviceLock.
+	RequestType string
+	UUID        string
+	Lock        apple.DeviceLock
+	Payload     []byte
+	Targets     []*Target
 	// MayHaveLanded marks a resumed command an earlier run's request may
 	// already have queued (see server.Request).
 	MayHaveLanded bool
@@ -260,7 +262,7 @@ func (s *sender) send(c Command) error {
 	}
 	res, err := s.srv.Enqueue(s.ctx, server.Request{
 		CommandUUID:   c.UUID,
-		RequestType:   apple.RequestTypeDeviceLock,
+		RequestType:   c.requestType(),
 		Payload:       c.Payload,
 		IDs:           ids,
 		NoPush:        s.opts.NoPush,
@@ -313,8 +315,8 @@ func (s *sender) split(c Command, refusal *server.NotEnrolledError) error {
 	mid := len(c.Targets) / 2
 	var firstErr error
 	for _, part := range [][]*Target{c.Targets[:mid], c.Targets[mid:]} {
-		half := Command{UUID: s.opts.NewUUID(), Lock: c.Lock, Targets: part}
-		payload, err := half.Lock.Payload(half.UUID)
+		half := Command{RequestType: c.RequestType, UUID: s.opts.NewUUID(), Lock: c.Lock, Targets: part}
+		payload, err := half.payload()
 		if err == nil {
 			half.Payload = payload
 			err = s.send(half)

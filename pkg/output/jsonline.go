@@ -55,6 +55,14 @@ func appendDevice(b []byte, d report.Device) ([]byte, error) {
 	if d.EarlierRun {
 		b = append(b, `,"earlier_run":true`...)
 	}
+	if d.Facts != nil {
+		facts, err := json.Marshal(d.Facts)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"facts":`...)
+		b = append(b, facts...)
+	}
 	return append(b, '}', '\n'), nil
 }
 

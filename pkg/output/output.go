@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/report"
 )
@@ -117,6 +118,42 @@ func (p *textPrinter) End(run report.Run) error {
 	return err
 }
 
+// Facts renders a DeviceInformation answer in a few words, e.g.
+// "MacBookAir10,1 (MacBook Air), OS 11.4 (20F71), PIN not required";
+// keys the device did not answer are left out.
+func Facts(in apple.Information) string {
+	var parts []string
+	model := in.ProductName
+	if model == "" {
+		model = in.Model
+	}
+	switch {
+	case model != "" && in.ModelName != "":
+		parts = append(parts, model+" ("+in.ModelName+")")
+	case model != "":
+		parts = append(parts, model)
+	case in.ModelName != "":
+		parts = append(parts, in.ModelName)
+	}
+	if in.OSVersion != "" {
+		v := "OS " + in.OSVersion
+		if in.BuildVersion != "" {
+			v += " (" + in.BuildVersion + ")"
+		}
+		parts = append(parts, v)
+	}
+	if in.IsAppleSilicon != nil {
+		parts = append(parts, map[bool]string{true: "Apple silicon", false: "not Apple silicon"}[*in.IsAppleSilicon])
+	}
+	if in.PINRequiredForDeviceLock != nil {
+		parts = append(parts, map[bool]string{true: "PIN required", false: "PIN not required"}[*in.PINRequiredForDeviceLock])
+	}
+	if len(parts) == 0 {
+		return "nothing it was asked"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Detail is the human part of a device line: the device's answer, the
 // server's reason, the command UUID.
 func Detail(d report.Device) string {
@@ -143,6 +180,9 @@ func Detail(d report.Device) string {
 	}
 	if d.Error != "" {
 		parts = append(parts, d.Error)
+	}
+	if d.Facts != nil {
+		parts = append(parts, "answered: "+Facts(*d.Facts))
 	}
 	if d.Source != "" {
 		parts = append(parts, "("+d.Source+")")

@@ -20,6 +20,7 @@ func TestAppendDeviceMatchesEncodingJSON(t *testing.T) {
 		{ID: "C<&>", Outcome: report.Failed, Error: "line\nbreak \"quoted\" \\ tab\t \x01 \u2028 \xff é 🔒", Source: "f.csv:3", Warnings: []string{"w1", "w2"}, PIN: "123456"},
 		{ID: "", Outcome: ""},
 		{ID: "D", Outcome: report.Queued, CommandUUID: "U", EarlierRun: true},
+		{ID: "M1", Outcome: report.Refused, Error: "guard", Facts: &apple.Information{OSVersion: "11.4", ProductName: "MacBookAir10,1", PINRequiredForDeviceLock: new(false)}},
 	}
 	for _, d := range devices {
 		want, err := json.Marshal(d)
@@ -91,5 +92,27 @@ func TestColorOnlyWhenWanted(t *testing.T) {
 	_ = p.Flush()
 	if !strings.Contains(out.String(), "\x1b[31mfailed\x1b[0m") {
 		t.Errorf("no red outcome: %q", out.String())
+	}
+}
+
+func TestFactsText(t *testing.T) {
+	for _, tt := range []struct {
+		in   apple.Information
+		want string
+	}{
+		{apple.Information{OSVersion: "11.4", BuildVersion: "20F71", ProductName: "MacBookAir10,1", Model: "MacBookAir10,1", ModelName: "MacBook Air", PINRequiredForDeviceLock: new(false)},
+			"MacBookAir10,1 (MacBook Air), OS 11.4 (20F71), PIN not required"},
+		{apple.Information{OSVersion: "14.5", ProductName: "Mac15,3", IsAppleSilicon: new(true), PINRequiredForDeviceLock: new(true)},
+			"Mac15,3, OS 14.5, Apple silicon, PIN required"},
+		{apple.Information{ModelName: "iPhone"}, "iPhone"},
+		{apple.Information{}, "nothing it was asked"},
+	} {
+		if got := Facts(tt.in); got != tt.want {
+			t.Errorf("Facts(%+v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	d := report.Device{ID: "M", Outcome: report.Refused, Facts: &apple.Information{OSVersion: "11.4"}}
+	if got := Detail(d); !strings.Contains(got, "answered: OS 11.4") {
+		t.Errorf("Detail = %q, want the answered facts", got)
 	}
 }

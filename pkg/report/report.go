@@ -50,6 +50,9 @@ type Device struct {
 	// EarlierRun marks, in a resumed run, a device not sent again: its
 	// outcome is the one the run's journal recorded.
 	EarlierRun bool `json:"earlier_run,omitempty"`
+	// Facts are what the device itself answered to DeviceInformation
+	// (--preflight, devices inspect); nil when it was not asked or did not answer.
+	Facts *apple.Information `json:"facts,omitempty"`
 	// NotReached marks a failed device whose request provably never reached
 	// the server (refused before connecting, or answered 429/503 on every
 	// attempt): a resume may send it again under the same CommandUUID.

@@ -73,3 +73,62 @@ func TestFleetAnswersAsListed(t *testing.T) {
 		t.Errorf("the sandbox's Apple silicon Mac on 11.4 must be one the guard refuses: %+v", f)
 	}
 }
+
+// TestFleetAnswersDeviceInformation asks every sandbox device for the
+// facts a preflight needs, through NanoMDM's API, and checks each answers
+// what its model and version would; the offline iPad does not answer.
+func TestFleetAnswersDeviceInformation(t *testing.T) {
+	sb, err := Start(Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	base, _ := url.Parse(BaseURL)
+	client := &nanomdm.Client{BaseURL: base, APIKey: APIKey, HTTP: &http.Client{Transport: sb.Transport()}}
+	collector := webhook.NewCollector()
+	sb.Subscribe(collector)
+	var ids []string
+	for _, m := range sb.Members() {
+		ids = append(ids, m.Facts.UDID)
+	}
+	payload, _ := apple.InformationPayload("SANDBOX-INFO")
+	collector.Expect("SANDBOX-INFO", ids...)
+	if _, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-INFO", RequestType: apple.RequestTypeDeviceInformation, Payload: payload, IDs: ids}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = collector.Wait(ctx)
+
+	for _, r := range collector.Results() {
+		d, _ := sb.Device(r.ID)
+		if d.Behavior.Offline() {
+			if r.Answered() {
+				t.Errorf("%s is offline but answered", r.ID)
+			}
+			continue
+		}
+		if !r.Answered() || r.Response.Status != apple.StatusAcknowledged {
+			t.Errorf("%s: no Acknowledged answer: %+v", r.ID, r.Response)
+			continue
+		}
+		in := r.Response.Information()
+		if in.OSVersion != d.Facts.OSVersion || in.ProductName != d.Facts.Model || in.BuildVersion != d.Facts.BuildVersion {
+			t.Errorf("%s answered %+v, facts %+v", r.ID, in, d.Facts)
+		}
+		got := in.Device()
+		if want := sb.Facts(context.Background(), []string{r.ID})[r.ID]; apple.Assess(got, apple.DeviceLock{}).Risk != apple.Assess(want, apple.DeviceLock{}).Risk {
+			t.Errorf("%s: the guard judges its answer %+v differently from its inventory %+v", r.ID, got, want)
+		}
+		switch r.ID {
+		case "2E8A1C3F-0B11-4D04-9A10-000000001104": // M1 on 11.4
+			if in.IsAppleSilicon != nil || in.PINRequiredForDeviceLock == nil || *in.PINRequiredForDeviceLock {
+				t.Errorf("the M1 on 11.4: %+v (want no IsAppleSilicon, PINRequiredForDeviceLock false)", in)
+			}
+		case "5EC0DE15-0003-4B05-8E40-000000000015": // the Mac needing a PIN
+			if in.PINRequiredForDeviceLock == nil || !*in.PINRequiredForDeviceLock || in.IsAppleSilicon == nil || !*in.IsAppleSilicon {
+				t.Errorf("the Mac needing a PIN: %+v", in)
+			}
+		}
+	}
+}

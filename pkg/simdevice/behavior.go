@@ -31,7 +31,8 @@ type Kind string
 
 // The behaviors admins meet when they lock devices. Every Kind answers a
 // command that is not DeviceLock with CommandFormatError, as a device does
-// with a request type it cannot run.
+// with a request type it cannot run; a Device answers DeviceInformation
+// itself, from its Facts, before asking its Behavior.
 const (
 	Acknowledge Kind = "acknowledge"  // Acknowledged, MessageResult Success
 	NoPasscode  Kind = "no-passcode"  // Acknowledged, MessageResult NoPasscodeSet

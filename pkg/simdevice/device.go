@@ -287,7 +287,7 @@ func (d *Device) AuthenticateMessage() ([]byte, error) {
 	if f.EffectivePlatform() == apple.PlatformMacOS {
 		m.DeviceName = orDefault(f.Name, "Mac")
 		m.Model = orDefault(f.Model, "Mac")
-		m.ModelName = orDefault(f.ModelName, macModelName(f.Model))
+		m.ModelName = orDefault(f.ModelName, modelName(f.Model))
 	}
 	return plist.MarshalIndent(m, plist.XMLFormat, "\t")
 }
@@ -301,8 +301,9 @@ func orDefault(s, def string) string {
 
 var macFamilyRE = regexp.MustCompile(`^([A-Za-z]+)\d+,\d+$`)
 
-// macModelName gives the marketing name a Mac reports for its family.
-func macModelName(model string) string {
+// modelName gives the marketing name a device reports for its family
+// ("Mac" for a Mac of a family it does not know).
+func modelName(model string) string {
 	m := macFamilyRE.FindStringSubmatch(model)
 	if m == nil {
 		return "Mac"
@@ -318,10 +319,16 @@ func macModelName(model string) string {
 		return "Mac Pro"
 	case "iMacPro":
 		return "iMac Pro"
-	case "iMac", "MacBook":
+	case "iMac", "MacBook", "iPhone", "iPad":
 		return m[1]
 	case "VirtualMac":
 		return "Apple Virtual Machine"
+	case "iPod":
+		return "iPod touch"
+	case "Watch":
+		return "Apple Watch"
+	case "RealityDevice":
+		return "Apple Vision Pro"
 	}
 	return "Mac"
 }
@@ -451,7 +458,8 @@ func (d *Device) Run(ctx context.Context, interval time.Duration) error {
 // Execute runs one command plist through the behavior, records it and
 // returns the answer (with UDID and CommandUUID set). A body that does not
 // parse as a command envelope gets CommandFormatError without consulting
-// the behavior.
+// the behavior; DeviceInformation is answered from the device's Facts
+// (see Information) unless the behavior is FormatError.
 func (d *Device) Execute(raw []byte) apple.Response {
 	d.init()
 	cmd, perr := apple.ParseCommand(raw)
@@ -465,9 +473,12 @@ func (d *Device) Execute(raw []byte) apple.Response {
 	d.mu.Unlock()
 
 	var resp apple.Response
-	if perr != nil {
+	switch {
+	case perr != nil:
 		resp = FormatErrorResponse(cmdUUID, "The command could not be parsed.")
-	} else {
+	case cmd.RequestType == apple.RequestTypeDeviceInformation && answersInformation(d.behavior()):
+		resp = d.informationAnswer(raw, cmd)
+	default:
 		resp = d.behavior().Answer(cmd, seen)
 	}
 	if resp.CommandUUID == "" {

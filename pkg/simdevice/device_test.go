@@ -163,14 +163,14 @@ func TestEnrollWire(t *testing.T) {
 	}
 }
 
-func TestMacModelNames(t *testing.T) {
+func TestModelNames(t *testing.T) {
 	for model, want := range map[string]string{
 		"MacBookAir10,1": "MacBook Air", "MacBookPro18,3": "MacBook Pro", "Macmini9,1": "Mac mini",
 		"iMac21,1": "iMac", "iMacPro1,1": "iMac Pro", "MacPro7,1": "Mac Pro", "MacBook10,1": "MacBook",
-		"Mac14,2": "Mac", "VirtualMac2,1": "Apple Virtual Machine", "": "Mac", "garbage": "Mac",
+		"Mac14,2": "Mac", "iPhone11,8": "iPhone", "iPad13,18": "iPad", "VirtualMac2,1": "Apple Virtual Machine", "": "Mac", "garbage": "Mac",
 	} {
-		if got := macModelName(model); got != want {
-			t.Errorf("macModelName(%q) = %q, want %q", model, got, want)
+		if got := modelName(model); got != want {
+			t.Errorf("modelName(%q) = %q, want %q", model, got, want)
 		}
 	}
 }

@@ -18,7 +18,8 @@ const MaxBody = 1 << 20
 // Receiver is the HTTP endpoint NanoMDM's (or MicroMDM's) -webhook-url
 // points at.
 type Receiver struct {
-	Collector *Collector
+	// Collector takes the events: a *Collector, or a *Fanout of several.
+	Collector Sink
 	// HMACKey, when set, makes a valid X-Hmac-Signature mandatory.
 	HMACKey []byte
 

@@ -112,6 +112,11 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 					return &cmdutil.UsageError{Err: err}
 				}
 			}
+			if c.Preflight != "" {
+				if _, err := config.ParsePreflight(c.Preflight); err != nil {
+					return cmdutil.Usagef("invalid --preflight %q: %v", c.Preflight, err)
+				}
+			}
 			if c.APIKeyFile != "" {
 				if _, err := config.ReadSecretFile(nil, "API key", c.APIKeyFile); err != nil {
 					return &cmdutil.UsageError{Err: err}
@@ -158,6 +163,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&c.ClientKeyFile, "client-key-file", "", "PEM key of the client certificate")
 	fl.StringVar(&c.WebhookListen, "webhook-listen", "", "address mdmctl's webhook receiver listens on for --wait")
 	fl.StringVar(&c.WebhookHMACKeyFile, "webhook-hmac-key-file", "", "file holding the webhook HMAC key")
+	fl.StringVar(&c.Preflight, "preflight", "", "how long lock asks devices for their facts first, e.g. 30s (0: never)")
 	fl.BoolVar(&use, "use", false, "also make it the current context")
 	cmd.ValidArgsFunction = completeContextArg(f)
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
@@ -180,6 +186,7 @@ func merge(cur *config.Context, in config.Context, flags *pflag.FlagSet) {
 	set("client-key-file", &cur.ClientKeyFile, in.ClientKeyFile)
 	set("webhook-listen", &cur.WebhookListen, in.WebhookListen)
 	set("webhook-hmac-key-file", &cur.WebhookHMACKeyFile, in.WebhookHMACKeyFile)
+	set("preflight", &cur.Preflight, in.Preflight)
 }
 
 func newCmdUseContext(f *cmdutil.Factory) *cobra.Command {

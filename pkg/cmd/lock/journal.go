@@ -86,6 +86,28 @@ func (r *runner) startJournal(settings config.Settings, cmds []fleet.Command, se
 	return w.Plan(planned, outcomes)
 }
 
+// plan adds commands planned after the first requests went out (the locks
+// decided on a preflight's answers).
+func (j *runJournal) plan(cmds []fleet.Command) error {
+	planned := make([]journal.Command, len(cmds))
+	for i, c := range cmds {
+		var err error
+		if planned[i], err = j.command(c); err != nil {
+			return err
+		}
+	}
+	return j.w.Plan(planned, nil)
+}
+
+// settle reports a device decided without a request of its own (refused
+// on its preflight answer), noted in the journal when the run keeps one.
+func (r *runner) settle(d report.Device) {
+	if j := r.journal; j != nil {
+		j.w.Outcome(journal.Outcome{ID: d.ID, Outcome: d.Outcome, Error: d.Error})
+	}
+	r.emit(d)
+}
+
 // command is c as the journal keeps it: its lock values without the PIN.
 func (j *runJournal) command(c fleet.Command) (journal.Command, error) {
 	jc := journal.Command{UUID: c.UUID, IDs: make([]string, len(c.Targets)),

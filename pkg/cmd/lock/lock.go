@@ -44,6 +44,10 @@ type Options struct {
 	Model             string
 	OSVersion         string
 	AllowDeactivation bool
+	// PreflightGiven is set when --preflight is on the command line (the
+	// duration itself comes with the settings: flag, environment, context).
+	PreflightGiven bool
+	IfUnknown      string
 
 	NoPush         bool
 	Wait           time.Duration
@@ -112,6 +116,10 @@ not sent again with their journaled outcome, marked (earlier run).`,
 			opts.ConnectTimeout, _ = cmd.Flags().GetDuration("connect-timeout")
 			opts.Debug, _ = cmd.Flags().GetBool("debug")
 			opts.Retries, _ = cmd.Flags().GetInt("retries")
+			opts.PreflightGiven = cmd.Flags().Changed("preflight")
+			if opts.IfUnknown != ifUnknownWarn && opts.IfUnknown != ifUnknownRefuse {
+				return cmdutil.Usagef("invalid --if-unknown %q: want warn or refuse", opts.IfUnknown)
+			}
 			if !cmd.Flags().Changed("pin") {
 				opts.PIN = ""
 			}
@@ -139,6 +147,9 @@ not sent again with their journaled outcome, marked (earlier run).`,
 	fl.StringVar(&opts.Model, "model", "", "model identifier, e.g. MacBookAir10,1")
 	fl.StringVar(&opts.OSVersion, "os-version", "", "OS version, e.g. 11.4.1")
 	fl.BoolVar(&opts.AllowDeactivation, "allow-deactivation", false, "send even to a Mac DeviceLock would deactivate")
+	fl.Duration("preflight", 0, "first ask devices the guard cannot judge for their facts (DeviceInformation), waiting this long (--preflight alone: 30s; 0: never)")
+	fl.Lookup("preflight").NoOptDefVal = "30s"
+	fl.StringVar(&opts.IfUnknown, "if-unknown", ifUnknownWarn, "devices whose facts stay unknown: warn (and lock) or refuse")
 	fl.BoolVar(&opts.NoPush, "no-push", false, "queue without an APNs push")
 	fl.DurationVar(&opts.Wait, "wait", 0, "wait this long for each device's own answer (--wait alone: 2m)")
 	fl.Lookup("wait").NoOptDefVal = "2m"
@@ -151,6 +162,7 @@ not sent again with their journaled outcome, marked (earlier run).`,
 	fl.StringVar(&opts.Journal, "journal", "", "file the run is journaled to, for --resume (default: a new file in $XDG_STATE_HOME/mdmctl/runs)")
 	fl.StringVar(&opts.Resume, "resume", "", "resume the run journaled in FILE: resend what did not reach the server, with the same CommandUUIDs")
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("if-unknown", cobra.FixedCompletions([]string{ifUnknownWarn, ifUnknownRefuse}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("udid", completeUDIDs(f))
 	return cmd
@@ -164,16 +176,19 @@ func platformNames() []string {
 	return names
 }
 
-// checkWaitArg catches `--wait 20s`: pflag reads the duration as a target
-// ID, since --wait's value is optional and must be attached with =.
+// checkWaitArg catches `--wait 20s` (and `--preflight 20s`): pflag reads
+// the duration as a target ID, since the value is optional and must be
+// attached with =.
 func checkWaitArg(cmd *cobra.Command, args []string) error {
-	fl := cmd.Flags().Lookup("wait")
-	if fl == nil || !fl.Changed || fl.Value.String() != (2*time.Minute).String() {
-		return nil
-	}
-	for _, a := range args {
-		if _, err := time.ParseDuration(a); err == nil {
-			return cmdutil.Usagef("--wait takes its duration with =, as in --wait=%s (%q would be a device ID)", a, a)
+	for name, bare := range map[string]time.Duration{"wait": 2 * time.Minute, "preflight": 30 * time.Second} {
+		fl := cmd.Flags().Lookup(name)
+		if fl == nil || !fl.Changed || fl.Value.String() != bare.String() {
+			continue
+		}
+		for _, a := range args {
+			if _, err := time.ParseDuration(a); err == nil {
+				return cmdutil.Usagef("--%s takes its duration with =, as in --%s=%s (%q would be a device ID)", name, name, a, a)
+			}
 		}
 	}
 	return nil

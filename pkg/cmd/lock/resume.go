@@ -84,7 +84,9 @@ func runResume(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "nothing to resend: every device of the run has its outcome")
 		return r.finish(nil)
 	}
-	return r.send(ctx, conn, settings, plan.cmds, plan.devices)
+	feed := cmdutil.NewAnswerFeed(conn, settings)
+	defer feed.Close(ctx)
+	return r.send(ctx, conn, feed, plan.cmds, nil, plan.devices)
 }
 
 func orNone(s string) string {

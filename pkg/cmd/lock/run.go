@@ -87,6 +87,10 @@ type runner struct {
 	run      report.Run
 	progress *progressbar.ProgressBar
 	journal  *runJournal
+	// preflight is how long devices are given to answer DeviceInformation
+	// (0: not asked); answered holds their answers, shown with their lines.
+	preflight time.Duration
+	answered  map[string]*apple.Information
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -101,6 +105,7 @@ func (r *runner) emit(d report.Device) {
 	if !r.opts.ShowPINs {
 		d.PIN = ""
 	}
+	d.Facts = r.answered[d.ID]
 	r.run.Summary.Add(d.Outcome)
 	_ = r.printer.Device(d)
 	if r.progress != nil {
@@ -161,7 +166,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		conn, err = r.connect(ctx, settings)
 		return err
 	}
+	var feed *cmdutil.AnswerFeed
 	defer func() {
+		feed.Close(ctx)
 		if conn != nil {
 			conn.Close()
 		}
@@ -182,29 +189,49 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			if err := connect(); err != nil {
 				return err
 			}
-			observeInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
+			fleet.ObserveInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
 		}
 	}
 
 	fleet.Assess(in.targets)
-	send, refused := r.partition(in.targets)
-	if len(refused) > 0 && len(send) == 0 && len(in.invalid) == 0 {
+	if opts.preflightOn(settings.Preflight > 0) {
+		r.preflight, r.answered = settings.Preflight, map[string]*apple.Information{}
+	}
+	asked, ready := splitForPreflight(in.targets, r.preflight > 0)
+	r.refuseUnknown(ready)
+	send, refused := r.partition(ready)
+	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid) == 0 {
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)))
 	}
 	limits := fleet.DefaultLimits
-	if !opts.DryRun && len(send) > 0 {
+	// A dry run sends nothing but an explicit preflight's DeviceInformation.
+	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
 		// Connecting sends nothing yet: settings errors come before the question.
 		if conn == nil {
 			if err := connect(); err != nil {
 				return err
 			}
 		}
-		if err := r.confirm(ctx, destination(settings), len(send), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
-			return err
+		if !opts.DryRun {
+			if err := r.confirm(ctx, destination(settings), len(send)+len(asked), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
+				return err
+			}
 		}
 		limits = conn.Limits
+	}
+	var pf *preflight
+	var held []*fleet.Target
+	if len(asked) > 0 {
+		feed = cmdutil.NewAnswerFeed(conn, settings)
+		if pf, err = r.startPreflight(ctx, conn, feed, asked); err != nil {
+			return err
+		}
+		if opts.CommandUUID != "" {
+			// One CommandUUID is one command: those ready wait for the rest.
+			send, held = nil, send
+		}
 	}
 	cmds, err := fleet.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
@@ -212,6 +239,20 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	if len(cmds) == 1 {
 		r.run.CommandUUID = cmds[0].UUID
+	}
+	// later plans the locks of the devices asked first, once they answered.
+	later := func() ([]fleet.Command, error) {
+		if pf == nil {
+			return nil, nil
+		}
+		more, err := r.afterPreflight(ctx, pf, held, limits)
+		switch total := len(cmds) + len(more); {
+		case total == 1 && len(more) == 1:
+			r.run.CommandUUID = more[0].UUID
+		case total > 1:
+			r.run.CommandUUID = ""
+		}
+		return more, err
 	}
 
 	settled := in.invalid
@@ -222,20 +263,27 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.emit(d)
 	}
 	if opts.DryRun {
+		more, err := later()
+		if err != nil {
+			return &cmdutil.UsageError{Err: err}
+		}
 		r.showWarnings()
-		if err := r.printPlan(cmds); err != nil {
+		if err := r.printPlan(append(cmds, more...)); err != nil {
 			return err
 		}
 		return r.finish(nil)
 	}
-	if len(cmds) == 0 {
+	if len(cmds) == 0 && pf == nil {
 		return r.finish(nil)
 	}
 	if err := r.startJournal(settings, cmds, settled); err != nil {
 		return err
 	}
 	r.showWarnings()
-	return r.send(ctx, conn, settings, cmds, len(send))
+	if feed == nil {
+		feed = cmdutil.NewAnswerFeed(conn, settings)
+	}
+	return r.send(ctx, conn, feed, cmds, later, len(send)+len(asked)+len(held))
 }
 
 // connect opens the server the settings name.
@@ -254,8 +302,10 @@ func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmduti
 	return conn, nil
 }
 
-// send sends the commands to devices devices, journaled, and reports them.
-func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings config.Settings, cmds []fleet.Command, devices int) error {
+// send sends the commands, then those later plans (the locks decided on a
+// preflight's answers), to devices devices in all, journaled, and reports
+// them.
+func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []fleet.Command, later planLater, devices int) error {
 	opts := r.opts
 	r.startProgress(devices)
 	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
@@ -277,11 +327,11 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings co
 		emit = j.outcomes(emit)
 	}
 	if opts.Wait > 0 && !conn.Synchronous {
-		return r.sendAndWait(ctx, conn, settings, cmds, sendOpts)
+		return r.sendAndWait(ctx, conn, feed, cmds, later, sendOpts, devices)
 	}
 	// The first interrupt stops new requests and retries; attempts in
 	// flight finish within --timeout.
-	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, emit)
+	sendErr := r.sendRounds(ctx, conn, cmds, later, sendOpts, emit)
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
 }
@@ -289,7 +339,7 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, settings co
 // sendAndWait sends, then waits up to --wait for every queued device's own
 // answer, reporting each device once: with its answer, its queue failure,
 // or as no-answer when the wait ends.
-func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, settings config.Settings, cmds []fleet.Command, sendOpts fleet.Options) error {
+func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []fleet.Command, later planLater, sendOpts fleet.Options, devices int) error {
 	collector := webhook.NewCollector()
 	// Answers trickle in one at a time: each leaves at once.
 	join := fleet.NewJoin(collector, func(d report.Device) {
@@ -297,24 +347,14 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 		r.flush()
 	})
 	join.Expect(cmds)
-	var rc *webhook.Receiver
-	if conn.Answers != nil {
-		r.waiting("from "+conn.Name, cmds)
-		conn.Answers(collector)
+	url, err := feed.Subscribe(collector, "--wait")
+	if err != nil {
+		return err
+	}
+	if url != "" {
+		r.waiting("at "+url, devices)
 	} else {
-		if settings.WebhookListen == "" {
-			return cmdutil.Usagef("--wait needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach")
-		}
-		rc = &webhook.Receiver{Collector: collector}
-		if settings.WebhookHMACKey != "" {
-			rc.HMACKey = []byte(settings.WebhookHMACKey)
-		}
-		url, shutdown, err := webhook.Listen(settings.WebhookListen, rc)
-		if err != nil {
-			return &cmdutil.UsageError{Err: err}
-		}
-		defer shutdown(context.WithoutCancel(ctx))
-		r.waiting("at "+url, cmds)
+		r.waiting("from "+conn.Name, devices)
 	}
 	r.run.Waited = true
 	// A request split under new CommandUUIDs is awaited under those.
@@ -330,32 +370,16 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, sett
 	if j := r.journal; j != nil {
 		queued = j.outcomes(queued)
 	}
-	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, queued)
+	sendErr := r.sendRounds(ctx, conn, cmds, later, sendOpts, queued)
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)
 	defer cancel()
 	_ = collector.Wait(waitCtx)
-	if rc != nil && ctx.Err() == nil {
+	if rc := feed.Receiver(); rc != nil && ctx.Err() == nil {
 		r.noEventsHint(rc, collector)
 	}
 	join.Finish()
 	r.run.Interrupted = ctx.Err() != nil
 	return r.finish(sendErr)
-}
-
-// observeInventory adds what the server knows about each device as a
-// source of its own: the guard weighs it with the input, so a flag never
-// silently replaces the server's word.
-func observeInventory(ctx context.Context, ts []*fleet.Target, source string, lookup func(context.Context, []string) map[string]apple.Device) {
-	ids := make([]string, len(ts))
-	for i, t := range ts {
-		ids[i] = t.ID
-	}
-	known := lookup(ctx, ids)
-	for _, t := range ts {
-		if k, ok := known[t.ID]; ok {
-			t.Observed = append(t.Observed, apple.Observation{Source: source, Device: k})
-		}
-	}
 }
 
 // unknownRisk counts the devices the guard could not judge.

@@ -5,18 +5,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // waiting says what --wait waits for, where, and what Ctrl-C does, before
 // the commands go out.
-func (r *runner) waiting(where string, cmds []fleet.Command) {
-	n := 0
-	for _, c := range cmds {
-		n += len(c.Targets)
-	}
+func (r *runner) waiting(where string, n int) {
 	fmt.Fprintf(r.opts.IO.ErrOut, "waiting up to %s for %s %s (Ctrl-C stops waiting; commands stay queued)\n",
 		shortDuration(r.opts.Wait), plural(n, "answer"), where)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
+	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
@@ -74,6 +75,7 @@ set-up) shows the whole flow:
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
+		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),
 		sandboxcmd.NewCmdSandbox(f),
