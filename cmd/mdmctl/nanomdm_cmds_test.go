@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -165,14 +166,16 @@ func cmdPoll(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdFreeAddr sets NAME to a free loopback host:port.
+// cmdFreeAddr sets NAME to a free loopback host:port, and NAME_PORT to
+// its port (for a listener on every interface).
 func cmdFreeAddr(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: free-addr NAME")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	ts.Check(err)
-	addr := l.Addr().String()
+	addr := l.Addr().(*net.TCPAddr)
 	ts.Check(l.Close())
-	ts.Setenv(args[0], addr)
+	ts.Setenv(args[0], addr.String())
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
 }

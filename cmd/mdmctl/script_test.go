@@ -140,6 +140,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"gate-open":           cmdGateOpen,
 		"received-as":         cmdReceivedAs,
 		"escrow-one-pin":      cmdEscrowOnePIN,
+		"forge-event":         cmdForgeEvent,
 	}
 }
 

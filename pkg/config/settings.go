@@ -28,18 +28,21 @@ const (
 // Settings are the resolved values for one run.
 type Settings struct {
 	// Context is the context in use, "" when none.
-	Context            string
-	Kind               string
-	Server             string
-	APIUser            string
-	APIKey             string // secret: never print
-	CAFile             string
-	ClientCertFile     string
-	ClientKeyFile      string
-	WebhookListen      string
-	WebhookHMACKey     string // secret: never print
-	InsecureSkipVerify bool
-	AllowInsecureHTTP  bool
+	Context        string
+	Kind           string
+	Server         string
+	APIUser        string
+	APIKey         string // secret: never print
+	CAFile         string
+	ClientCertFile string
+	ClientKeyFile  string
+	WebhookListen  string
+	WebhookHMACKey string // secret: never print
+	// WebhookAllowUnsigned lets the receiver take unsigned events on an
+	// address beyond loopback (--webhook-allow-unsigned).
+	WebhookAllowUnsigned bool
+	InsecureSkipVerify   bool
+	AllowInsecureHTTP    bool
 	// Preflight is how long a lock waits for the devices' DeviceInformation
 	// answers; 0 means no preflight.
 	Preflight time.Duration
@@ -59,7 +62,7 @@ type Source struct {
 
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
-	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
+	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file", "webhook-allow-unsigned",
 	"insecure-skip-verify", "allow-insecure-http", "preflight"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
@@ -117,16 +120,17 @@ func Resolve(f *File, src Source) (Settings, error) {
 	}
 
 	s := Settings{
-		Context:            name,
-		Server:             v.GetString("server"),
-		Kind:               v.GetString("kind"),
-		APIUser:            v.GetString("api-user"),
-		CAFile:             v.GetString("ca-file"),
-		ClientCertFile:     v.GetString("client-cert-file"),
-		ClientKeyFile:      v.GetString("client-key-file"),
-		WebhookListen:      v.GetString("webhook-listen"),
-		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
-		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
+		Context:              name,
+		Server:               v.GetString("server"),
+		Kind:                 v.GetString("kind"),
+		APIUser:              v.GetString("api-user"),
+		CAFile:               v.GetString("ca-file"),
+		ClientCertFile:       v.GetString("client-cert-file"),
+		ClientKeyFile:        v.GetString("client-key-file"),
+		WebhookListen:        v.GetString("webhook-listen"),
+		InsecureSkipVerify:   v.GetBool("insecure-skip-verify"),
+		WebhookAllowUnsigned: v.GetBool("webhook-allow-unsigned"),
+		AllowInsecureHTTP:    v.GetBool("allow-insecure-http"),
 	}
 	if s.Kind == "" {
 		s.Kind = KindNanoMDM

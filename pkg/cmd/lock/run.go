@@ -214,6 +214,11 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 				return err
 			}
 		}
+		if (opts.Wait > 0 || len(asked) > 0) && !conn.Synchronous {
+			if err := r.checkReceiver(conn, settings); err != nil {
+				return err
+			}
+		}
 		if !opts.DryRun {
 			if err := r.confirm(ctx, destination(settings), len(send)+len(asked), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
 				return err
