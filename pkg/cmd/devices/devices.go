@@ -257,7 +257,7 @@ func printInspections(opts *InspectOptions, results []Inspection) error {
 		if r.Facts != nil {
 			facts = output.Facts(*r.Facts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Verdict, facts, orDash(r.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", output.Escape(r.ID), r.Verdict, output.Escape(facts), output.Escape(orDash(r.Reason)))
 	}
 	return tw.Flush()
 }

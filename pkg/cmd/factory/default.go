@@ -22,6 +22,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/sandbox"
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/fleetdm"
@@ -167,7 +168,7 @@ func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Clien
 }
 
 func warn(streams *iostreams.IOStreams, msg string) {
-	fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: "+msg))
+	fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: "+output.Escape(msg)))
 }
 
 func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {

@@ -141,7 +141,7 @@ func (r *runner) startProgress(total int) {
 
 func (r *runner) warn(msg string) {
 	io := r.opts.IO
-	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+msg))
+	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+output.Escape(msg)))
 }
 
 // warnLater keeps a warning for showWarnings.
@@ -481,7 +481,7 @@ func (r *runner) finish(sendErr error) error {
 		// Each device's line carries the error; say once what it was. A
 		// lone device's line already says it all.
 		io := r.opts.IO
-		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
+		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+output.Escape(sendErr.Error())))
 	}
 	if r.journal != nil {
 		r.journal.close(r)
