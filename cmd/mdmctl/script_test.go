@@ -45,7 +45,7 @@ func TestScripts(t *testing.T) {
 
 // storageScripts exercise the enqueue path, whose answers depend on
 // NanoMDM's storage: TestScriptsStorage runs them on the other backends.
-var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "fleet_scale", "retry_no_duplicate", "stale_ids"}
+var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "preflight_nanomdm", "fleet_scale", "retry_no_duplicate", "stale_ids"}
 
 // fleetScale is how many devices fleet_scale.txtar enrolls and locks:
 // 10,000 in memory; 1,000 on filekv, which writes files per enrollment and
