@@ -74,12 +74,15 @@ func TestBadInput(t *testing.T) {
 		{name: "two devices, no --yes", args: []string{"lock", "A", "B", "--platform", "ios"}, want: "locking 2 devices needs --yes"},
 		{name: "unknown flag", args: with("--frobnicate"), want: "unknown flag: --frobnicate"},
 		{name: "stdin twice", args: []string{"lock", "-", "-"}, want: "stdin (-) given twice"},
+		{name: "bad escrow recipient", args: with("--pin-generate", "--pin-escrow", "e", "--pin-escrow-recipient", "age1notakey"), want: `PIN escrow recipient "age1notakey" is not a valid age public key`},
+		{name: "identity without resume", args: with("--identity", "key.txt"), want: "--identity goes with --resume"},
 		// Environment.
 		{name: "env PIN too short", args: lock, env: []string{"MDMCTL_PIN=12345"}, want: "invalid PIN from MDMCTL_PIN"},
 		{name: "env unknown context", args: lock, env: []string{"MDMCTL_CONTEXT=nosuch"}, want: `unknown context "nosuch"`},
 		{name: "env ftp server", args: lock, env: []string{"MDMCTL_SERVER=ftp://mdm.example.com"}, want: "scheme must be http or https"},
 		{name: "env server with credentials", args: lock, env: []string{"MDMCTL_SERVER=https://user:pw@mdm.example.com"}, want: "credentials belong in an API key file"},
 		{name: "env unknown kind", args: lock, env: []string{"MDMCTL_KIND=jamf"}, want: `unknown server kind "jamf"`},
+		{name: "env missing recipients file", args: with("--pin-generate", "--pin-escrow", "e"), env: []string{"MDMCTL_PIN_ESCROW_RECIPIENT=missing.txt"}, want: `PIN escrow recipient "missing.txt" is neither an age public key`},
 		{name: "env missing key file", args: lock, env: []string{"MDMCTL_API_KEY=", "MDMCTL_API_KEY_FILE=missing.key"}, want: "API key file missing.key: no such file"},
 		{name: "no API key", args: lock, env: []string{"MDMCTL_API_KEY="}, want: "no API key"},
 		// URLs.
@@ -106,6 +109,7 @@ func TestBadInput(t *testing.T) {
 		{name: "empty key file", args: with("--api-key-file", "k"), files: map[string]string{"k": "\n"}, want: "API key file k is empty"},
 		{name: "two-line key file", args: with("--api-key-file", "k"), files: map[string]string{"k": "a\nb\n"}, want: "has more than one line"},
 		{name: "key file is a directory", args: with("--api-key-file", "kdir"), files: map[string]string{"kdir/": ""}, want: "not a regular file"},
+		{name: "recipients file of secret keys", args: with("--pin-generate", "--pin-escrow", "e", "--pin-escrow-recipient", "r.txt"), files: map[string]string{"r.txt": "AGE-SECRET-KEY-1QQQ\n"}, want: "PIN escrow recipients file r.txt: error at line 1: unknown recipient type"},
 		{name: "world-readable key file", args: with("--api-key-file", "k"), files: map[string]string{"k": "secret-value-xyz\n"}, modes: map[string]os.FileMode{"k": 0o644}, want: "readable by everyone"},
 		// ID lists and CSV.
 		{name: "empty ID file", args: []string{"lock", "--udid-file", "ids.txt"}, files: map[string]string{"ids.txt": ""}, want: "no target"},
@@ -191,7 +195,7 @@ func cleanEnv(dir string) []string {
 // secretsOf lists the secret values a bad-input row passes: the API key, any
 // PIN (however malformed) and the key file contents used in the table.
 func secretsOf(args, env []string) []string {
-	secrets := []string{"bad-input-key", "secret-value-xyz", "S3CRET", "S3/CRET", "nanomdm:"}
+	secrets := []string{"bad-input-key", "secret-value-xyz", "AGE-SECRET-KEY", "S3CRET", "S3/CRET", "nanomdm:"}
 	for i, a := range args {
 		if a == "--pin" && i+1 < len(args) && strings.TrimSpace(args[i+1]) != "" {
 			secrets = append(secrets, strings.TrimSpace(args[i+1]))

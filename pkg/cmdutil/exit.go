@@ -16,7 +16,7 @@ import (
 const (
 	ExitOK          = 0   // every device queued (and pushed unless --no-push); with --wait, every device Acknowledged
 	ExitFailure     = 1   // nothing queued, or another error
-	ExitUsage       = 2   // usage error or invalid input; nothing was sent
+	ExitUsage       = 2   // usage error or invalid input (or nothing known by that name); nothing was sent
 	ExitPartial     = 3   // some devices failed, or were queued without a push
 	ExitAuth        = 4   // the server rejected the credentials
 	ExitUnavailable = 5   // server unreachable, timed out, or 5xx without an answer; some device unknown (may be queued)
@@ -42,6 +42,15 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
+// NotFoundError is a lookup of something mdmctl has no record of (`mdmctl
+// pin` for a device the escrow holds no PIN for). Its message names what
+// was looked up, and where. It exits 2, as an unknown context does: the
+// input names nothing known.
+type NotFoundError struct{ Err error }
+
+func (e *NotFoundError) Error() string { return e.Err.Error() }
+func (e *NotFoundError) Unwrap() error { return e.Err }
+
 // CancelError is the user declining a confirmation, or interrupting it
 // with Ctrl-C; nothing was sent.
 type CancelError struct{ Interrupted bool }
@@ -65,6 +74,7 @@ func ExitCode(err error) int {
 	var (
 		exitErr    *ExitError
 		usageErr   *UsageError
+		notFound   *NotFoundError
 		cancelErr  *CancelError
 		unavail    *server.UnavailableError
 		protocolEr *server.ProtocolError
@@ -76,7 +86,7 @@ func ExitCode(err error) int {
 		return exitErr.Code
 	case errors.Is(err, context.Canceled), errors.As(err, &cancelErr) && cancelErr.Interrupted:
 		return ExitInterrupted
-	case errors.As(err, &usageErr):
+	case errors.As(err, &usageErr), errors.As(err, &notFound):
 		return ExitUsage
 	case errors.Is(err, server.ErrUnauthorized):
 		return ExitAuth

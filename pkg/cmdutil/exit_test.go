@@ -25,6 +25,7 @@ func TestExitCode(t *testing.T) {
 		{"declined", &cmdutil.CancelError{}, 1},
 		{"usage", cmdutil.Usagef("bad --pin"), 2},
 		{"wrapped usage", wrap(cmdutil.Usagef("bad --pin")), 2},
+		{"not found", wrap(&cmdutil.NotFoundError{Err: errors.New("no PIN escrowed for MAC-1")}), 2},
 		{"401", &server.HTTPError{Status: 401}, 4},
 		{"403 wrapped", wrap(&server.HTTPError{Status: 403}), 4},
 		{"404", &server.HTTPError{Status: 404}, 1},

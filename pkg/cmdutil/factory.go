@@ -6,12 +6,9 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/config"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/server"
-	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Factory carries the dependencies commands take from their environment, so
@@ -38,26 +35,9 @@ type ConnectOptions struct {
 	Debug   bool
 }
 
-// Connection is an opened server and what a run needs to know about it.
+// Connection is an opened server: its session, and the driver of its kind,
+// which says what it can do (limits, capabilities).
 type Connection struct {
-	Server server.Server
-	// Limits bound how many devices one request may carry.
-	Limits fleet.Limits
-	// Synchronous servers return each device's answer with the request
-	// (the raw kind): --wait has nothing more to wait for.
-	Synchronous bool
-	// CanSkipPush is true for servers that can queue without a push
-	// (--no-push); MicroMDM always pushes, the raw exchange has no queue.
-	CanSkipPush bool
-	// Name identifies the server in output (scheme://host or "sandbox").
-	Name string
-	// Close releases what Connect started; never nil.
-	Close func()
-	// Answers, when set, feeds device answers straight to a collector (the
-	// sandbox's, or Fleet's polled); otherwise --wait runs a webhook receiver.
-	Answers func(*webhook.Collector)
-	// Facts, when set, looks devices up on the server (the sandbox's fleet,
-	// Fleet's hosts); the guard uses what it finds where the input gave no
-	// facts. Devices it does not know are absent from the map.
-	Facts func(ctx context.Context, ids []string) map[string]apple.Device
+	*server.Session
+	server.Driver
 }

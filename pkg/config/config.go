@@ -18,27 +18,26 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mdmctl/mdmctl/internal/redact"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// Server kinds a context can name.
-const (
-	KindNanoMDM  = "nanomdm"
-	KindMicroMDM = "micromdm"
-	KindRaw      = "raw"
-	KindFleet    = "fleet"
-	KindSandbox  = "sandbox"
-)
+// BuiltinContexts are the contexts that need no configuration: one per
+// in-process kind (the sandbox), named after it.
+func BuiltinContexts() []string {
+	var names []string
+	for _, k := range server.Kinds() {
+		if d, _ := server.Lookup(k); d.InProcess {
+			names = append(names, k)
+		}
+	}
+	return names
+}
 
-// Kinds lists the accepted kinds, for validation and completion.
-var Kinds = []string{KindNanoMDM, KindMicroMDM, KindFleet, KindRaw, KindSandbox}
-
-// KnowsDevices reports whether a kind's server can tell the guard each
-// device's platform, model and OS version (the sandbox's fleet, Fleet's
-// hosts).
-func KnowsDevices(kind string) bool { return kind == KindSandbox || kind == KindFleet }
-
-// SandboxContext is the built-in context that needs no configuration.
-const SandboxContext = "sandbox"
+// IsBuiltinContext reports whether name is a built-in context.
+func IsBuiltinContext(name string) bool {
+	d, ok := server.Lookup(name)
+	return ok && d.InProcess
+}
 
 // Context is one named server in the config file. APIKey is allowed here
 // (the file is 0600) but api-key-file is preferred.
@@ -53,6 +52,9 @@ type Context struct {
 	ClientKeyFile      string `yaml:"client-key-file,omitempty" mapstructure:"client-key-file" json:"client_key_file,omitempty"`
 	WebhookListen      string `yaml:"webhook-listen,omitempty" mapstructure:"webhook-listen" json:"webhook_listen,omitempty"`
 	WebhookHMACKeyFile string `yaml:"webhook-hmac-key-file,omitempty" mapstructure:"webhook-hmac-key-file" json:"webhook_hmac_key_file,omitempty"`
+	// PINEscrowRecipient is an age public key, or a recipients file, that
+	// generated PINs are encrypted to in the escrow file.
+	PINEscrowRecipient string `yaml:"pin-escrow-recipient,omitempty" mapstructure:"pin-escrow-recipient" json:"pin_escrow_recipient,omitempty"`
 	// Preflight is how long `lock` waits for DeviceInformation answers
 	// before locking ("30s"; "0" turns it off), as --preflight=DURATION.
 	Preflight string `yaml:"preflight,omitempty" mapstructure:"preflight" json:"preflight,omitempty"`
@@ -76,14 +78,12 @@ func ValidateContextName(name string) error {
 	return nil
 }
 
-// ValidateKind rejects an unknown server kind.
+// ValidateKind rejects a kind no driver registered.
 func ValidateKind(kind string) error {
-	for _, k := range Kinds {
-		if kind == k {
-			return nil
-		}
+	if _, ok := server.Lookup(kind); ok {
+		return nil
 	}
-	return fmt.Errorf("unknown server kind %q (want one of %s)", kind, strings.Join(Kinds, ", "))
+	return fmt.Errorf("unknown server kind %q (want one of %s)", kind, strings.Join(server.Kinds(), ", "))
 }
 
 // ValidateServerURL accepts an absolute http(s) URL without credentials,
@@ -109,10 +109,15 @@ func ValidateServerURL(kind, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("invalid server URL %q: scheme must be http or https", shown)
 	case u.Host == "" || u.Hostname() == "":
 		return nil, fmt.Errorf("invalid server URL %q: no host", shown)
-	case u.Fragment != "" || (u.RawQuery != "" && kind != KindRaw):
+	case u.Fragment != "" || (u.RawQuery != "" && !takesQuery(kind)):
 		return nil, fmt.Errorf("invalid server URL %q: no query or fragment allowed", shown)
 	}
 	return u, nil
+}
+
+func takesQuery(kind string) bool {
+	d, _ := server.Lookup(kind)
+	return d.URLQuery
 }
 
 // DefaultPath is $XDG_CONFIG_HOME/mdmctl/config.yaml, else ~/.config/mdmctl/config.yaml.

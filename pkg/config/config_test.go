@@ -8,6 +8,11 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/mdmctl/mdmctl/pkg/server/micromdm"
+	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
+	"github.com/mdmctl/mdmctl/pkg/server/raw"
+	"github.com/mdmctl/mdmctl/pkg/server/sandboxkind"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -41,7 +46,7 @@ func TestResolvePrecedence(t *testing.T) {
 	flagKey := writeKey(t, dir, "flag.key", "from-flag-file")
 	file := &File{CurrentContext: "prod", Contexts: map[string]Context{
 		"prod":    {Server: "https://prod.example.com", APIKeyFile: ctxKey, WebhookListen: "127.0.0.1:9001"},
-		"staging": {Server: "https://staging.example.com", Kind: KindMicroMDM, APIKey: "inline-key"},
+		"staging": {Server: "https://staging.example.com", Kind: micromdm.Kind, APIKey: "inline-key"},
 	}}
 	tests := []struct {
 		name                    string
@@ -50,12 +55,12 @@ func TestResolvePrecedence(t *testing.T) {
 		ctxFlag                 string
 		server, kind, key, hook string
 	}{
-		{"context only", nil, nil, "", "https://prod.example.com", KindNanoMDM, "from-context-file", "127.0.0.1:9001"},
-		{"env over context", map[string]string{EnvServer: "https://env.example.com", EnvAPIKey: "from-env"}, nil, "", "https://env.example.com", KindNanoMDM, "from-env", "127.0.0.1:9001"},
-		{"flag over env", map[string]string{EnvServer: "https://env.example.com", EnvAPIKey: "from-env"}, map[string]string{"server": "https://flag.example.com", "api-key-file": flagKey}, "", "https://flag.example.com", KindNanoMDM, "from-flag-file", "127.0.0.1:9001"},
-		{"env context", map[string]string{EnvContext: "staging"}, nil, "", "https://staging.example.com", KindMicroMDM, "inline-key", ""},
-		{"flag context over env", map[string]string{EnvContext: "staging"}, nil, "prod", "https://prod.example.com", KindNanoMDM, "from-context-file", "127.0.0.1:9001"},
-		{"built-in sandbox", nil, nil, "sandbox", "", KindSandbox, "", ""},
+		{"context only", nil, nil, "", "https://prod.example.com", nanomdm.Kind, "from-context-file", "127.0.0.1:9001"},
+		{"env over context", map[string]string{EnvServer: "https://env.example.com", EnvAPIKey: "from-env"}, nil, "", "https://env.example.com", nanomdm.Kind, "from-env", "127.0.0.1:9001"},
+		{"flag over env", map[string]string{EnvServer: "https://env.example.com", EnvAPIKey: "from-env"}, map[string]string{"server": "https://flag.example.com", "api-key-file": flagKey}, "", "https://flag.example.com", nanomdm.Kind, "from-flag-file", "127.0.0.1:9001"},
+		{"env context", map[string]string{EnvContext: "staging"}, nil, "", "https://staging.example.com", micromdm.Kind, "inline-key", ""},
+		{"flag context over env", map[string]string{EnvContext: "staging"}, nil, "prod", "https://prod.example.com", nanomdm.Kind, "from-context-file", "127.0.0.1:9001"},
+		{"built-in sandbox", nil, nil, "sandbox", "", sandboxkind.Kind, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,10 +146,10 @@ func TestValidation(t *testing.T) {
 			t.Errorf("%q accepted", name)
 		}
 	}
-	if _, err := ValidateServerURL(KindRaw, "https://h/raw/{udid}?x=1"); err != nil {
+	if _, err := ValidateServerURL(raw.Kind, "https://h/raw/{udid}?x=1"); err != nil {
 		t.Errorf("raw template: %v", err)
 	}
-	if _, err := ValidateServerURL(KindNanoMDM, "https://h/?x=1"); err == nil {
+	if _, err := ValidateServerURL(nanomdm.Kind, "https://h/?x=1"); err == nil {
 		t.Error("a query in a NanoMDM URL accepted")
 	}
 }
@@ -174,7 +179,7 @@ func TestResolvePreflight(t *testing.T) {
 		{"asks", "", "", 45 * time.Second, ""},
 		{"asks", "10s", "", 10 * time.Second, ""},
 		{"asks", "10s", "0s", 0, ""},
-		{"sandbox", "", "", SandboxPreflight, ""},
+		{"sandbox", "", "", sandboxkind.Preflight, ""},
 		{"sandbox", "", "0s", 0, ""},
 		{"bad", "", "", 0, `invalid preflight "soon"`},
 		{"plain", "-1s", "", 0, "must not be negative"},
@@ -187,6 +192,35 @@ func TestResolvePreflight(t *testing.T) {
 			t.Errorf("%s env=%q flag=%q: %v", tt.ctx, tt.env, tt.flag, err)
 		case tt.err == "" && s.Preflight != tt.want:
 			t.Errorf("%s env=%q flag=%q: preflight %s, want %s", tt.ctx, tt.env, tt.flag, s.Preflight, tt.want)
+		}
+	}
+}
+
+// The escrow recipient is public and plain: flag over environment over context.
+func TestResolvePINEscrowRecipient(t *testing.T) {
+	file := &File{CurrentContext: "ci", Contexts: map[string]Context{"ci": {Server: "https://ci.example.com", PINEscrowRecipient: "from-context.txt"}}}
+	fs := flags(t, nil)
+	fs.String("pin-escrow-recipient", "", "")
+	for _, tt := range []struct {
+		env  map[string]string
+		flag string
+		want string
+	}{
+		{nil, "", "from-context.txt"},
+		{map[string]string{"MDMCTL_PIN_ESCROW_RECIPIENT": "age1fromenv"}, "", "age1fromenv"},
+		{map[string]string{"MDMCTL_PIN_ESCROW_RECIPIENT": "age1fromenv"}, "age1fromflag", "age1fromflag"},
+	} {
+		if tt.flag != "" {
+			if err := fs.Set("pin-escrow-recipient", tt.flag); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s, err := Resolve(file, Source{Getenv: env(tt.env), Flags: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.PINEscrowRecipient != tt.want {
+			t.Errorf("env %v flag %q: recipient %q, want %q", tt.env, tt.flag, s.PINEscrowRecipient, tt.want)
 		}
 	}
 }

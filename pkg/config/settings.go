@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/mdmctl/mdmctl/internal/suggest"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // Environment variables mdmctl reads.
@@ -28,16 +29,17 @@ const (
 // Settings are the resolved values for one run.
 type Settings struct {
 	// Context is the context in use, "" when none.
-	Context        string
-	Kind           string
-	Server         string
-	APIUser        string
-	APIKey         string // secret: never print
-	CAFile         string
-	ClientCertFile string
-	ClientKeyFile  string
-	WebhookListen  string
-	WebhookHMACKey string // secret: never print
+	Context            string
+	Kind               string
+	Server             string
+	APIUser            string
+	APIKey             string // secret: never print
+	CAFile             string
+	ClientCertFile     string
+	ClientKeyFile      string
+	WebhookListen      string
+	WebhookHMACKey     string // secret: never print
+	PINEscrowRecipient string // an age public key or recipients file; public
 	// WebhookAllowUnsigned lets the receiver take unsigned events on an
 	// address beyond loopback (--webhook-allow-unsigned).
 	WebhookAllowUnsigned bool
@@ -63,7 +65,7 @@ type Source struct {
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file", "webhook-allow-unsigned",
-	"insecure-skip-verify", "allow-insecure-http", "preflight"}
+	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
 // layers flags and environment over it.
@@ -81,10 +83,10 @@ func Resolve(f *File, src Source) (Settings, error) {
 		switch {
 		case ok:
 			ctx = c
-		case name == SandboxContext:
-			ctx = Context{Kind: KindSandbox}
+		case IsBuiltinContext(name):
+			ctx = Context{Kind: name}
 		default:
-			if near := suggest.Closest(name, append(f.ContextNames(), SandboxContext)); near != "" {
+			if near := suggest.Closest(name, append(f.ContextNames(), BuiltinContexts()...)); near != "" {
 				return Settings{}, fmt.Errorf("unknown context %q: did you mean %q? (see mdmctl config get-contexts)", name, near)
 			}
 			return Settings{}, fmt.Errorf("unknown context %q (see mdmctl config get-contexts)", name)
@@ -100,7 +102,8 @@ func Resolve(f *File, src Source) (Settings, error) {
 		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "api-key-file": ctx.APIKeyFile,
 		"ca-file": ctx.CAFile, "client-cert-file": ctx.ClientCertFile, "client-key-file": ctx.ClientKeyFile,
 		"webhook-listen": ctx.WebhookListen, "webhook-hmac-key-file": ctx.WebhookHMACKeyFile,
-		"preflight": ctx.Preflight,
+		"pin-escrow-recipient": ctx.PINEscrowRecipient,
+		"preflight":            ctx.Preflight,
 	}
 	for _, k := range plainKeys {
 		if d, ok := defaults[k]; ok {
@@ -128,12 +131,13 @@ func Resolve(f *File, src Source) (Settings, error) {
 		ClientCertFile:       v.GetString("client-cert-file"),
 		ClientKeyFile:        v.GetString("client-key-file"),
 		WebhookListen:        v.GetString("webhook-listen"),
+		PINEscrowRecipient:   v.GetString("pin-escrow-recipient"),
 		InsecureSkipVerify:   v.GetBool("insecure-skip-verify"),
 		WebhookAllowUnsigned: v.GetBool("webhook-allow-unsigned"),
 		AllowInsecureHTTP:    v.GetBool("allow-insecure-http"),
 	}
 	if s.Kind == "" {
-		s.Kind = KindNanoMDM
+		s.Kind = server.DefaultKind()
 	}
 	if err := ValidateKind(s.Kind); err != nil {
 		return Settings{}, err
@@ -159,18 +163,12 @@ func Resolve(f *File, src Source) (Settings, error) {
 	return s, nil
 }
 
-// SandboxPreflight is the sandbox's preflight: its devices answer at once,
-// so asking them first costs nothing.
-const SandboxPreflight = 30 * time.Second
-
-// resolvePreflight reads a preflight duration; unset means off, except in
-// the sandbox.
+// resolvePreflight reads a preflight duration; unset means the kind's
+// default (off, except where devices answer at once: the sandbox).
 func resolvePreflight(value, kind string) (time.Duration, error) {
 	if value == "" {
-		if kind == KindSandbox {
-			return SandboxPreflight, nil
-		}
-		return 0, nil
+		d, _ := server.Lookup(kind)
+		return d.Preflight, nil
 	}
 	d, err := ParsePreflight(value)
 	if err != nil {

@@ -4,24 +4,33 @@
 package escrow
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"filippo.io/age"
 )
 
-// Record is one device's PIN.
+// Record is one device's PIN, escrowed before the command carrying it was
+// sent: a record whose command never landed is possible, a landed command
+// without its record is not.
 type Record struct {
-	ID          string    `json:"id"`
-	CommandUUID string    `json:"command_uuid"`
-	PIN         string    `json:"pin"`
-	Time        time.Time `json:"time"`
+	ID          string `json:"id"`
+	CommandUUID string `json:"command_uuid"`
+	// PIN is in clear; in an encrypted escrow it is empty and SealedPIN
+	// holds its age ciphertext (see Unseal).
+	PIN       string    `json:"pin,omitempty"`
+	SealedPIN []byte    `json:"pin_age,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // File is an append-only JSON Lines escrow file, created 0600.
@@ -30,6 +39,8 @@ type File struct {
 	f  *os.File
 	// size is where the next record begins: a failed write is cut back to it.
 	size int64
+	// recipients, when set, are the age keys each PIN is encrypted to.
+	recipients []age.Recipient
 }
 
 // Open opens (or creates) the escrow file for appending. An existing file
@@ -37,7 +48,11 @@ type File struct {
 // symbolic link, which would send the PINs wherever it points. A new file's
 // folder is synced, so the file itself survives a crash; a record torn by
 // an earlier crash or full disk is cut off (see repairTail).
-func Open(path string) (*File, error) {
+//
+// With recipients, each PIN is written encrypted to them. A file keeps one
+// kind of record: encrypted records are refused in a file of clear PINs,
+// and clear PINs in an encrypted file, which would defeat it.
+func Open(path string, recipients ...age.Recipient) (*File, error) {
 	before, statErr := os.Lstat(path)
 	if statErr == nil && before.Mode()&fs.ModeSymlink != 0 {
 		return nil, symlinkError(path)
@@ -69,12 +84,39 @@ func Open(path string) (*File, error) {
 			return nil, fmt.Errorf("PIN escrow file %s: syncing its folder: %v", path, err)
 		}
 	}
-	e := &File{f: f, size: info.Size()}
+	e := &File{f: f, size: info.Size(), recipients: recipients}
 	if err := e.repairTail(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("PIN escrow file %s: %v", path, err)
 	}
+	if err := e.checkKind(path); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return e, nil
+}
+
+// checkKind refuses to mix clear and encrypted records: the first record
+// decides what the file holds.
+func (e *File) checkKind(path string) error {
+	if e.size == 0 {
+		return nil
+	}
+	first, err := bufio.NewReader(io.NewSectionReader(e.f, 0, e.size)).ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("PIN escrow file %s: reading its first record: %v", path, err)
+	}
+	var r Record
+	if err := json.Unmarshal(first, &r); err != nil {
+		return fmt.Errorf("PIN escrow file %s: line 1 is not an escrow record", path)
+	}
+	switch {
+	case r.Sealed() && len(e.recipients) == 0:
+		return fmt.Errorf("PIN escrow file %s holds encrypted PINs: refusing to add PINs in clear to it (give --pin-escrow-recipient, or another file)", path)
+	case !r.Sealed() && len(e.recipients) > 0:
+		return fmt.Errorf("PIN escrow file %s holds PINs in clear: refusing to add encrypted ones to it (give a new file for encrypted PINs)", path)
+	}
+	return nil
 }
 
 func symlinkError(path string) error {
@@ -87,6 +129,13 @@ func symlinkError(path string) error {
 func (e *File) Append(recs ...Record) error {
 	var buf []byte
 	for _, r := range recs {
+		if len(e.recipients) > 0 {
+			sealed, err := seal(r.PIN, e.recipients)
+			if err != nil {
+				return err
+			}
+			r.PIN, r.SealedPIN = "", sealed
+		}
 		line, err := json.Marshal(r)
 		if err != nil {
 			return err

@@ -7,9 +7,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"filippo.io/age"
 )
 
 // TestFullDiskLeavesNoTornRecord fills a real disk: a 64 KiB tmpfs mounted in
@@ -17,33 +20,42 @@ import (
 // killed), or, where mounting is not allowed, a file-size limit
 // (RLIMIT_FSIZE) that fails writes the same way. Appends run until one
 // fails; the file must then end at the last whole record, and once space is
-// back the next record must land on its own line.
+// back the next record must land on its own line. Encrypted records, longer
+// and written the same way, are held to the same.
 func TestFullDiskLeavesNoTornRecord(t *testing.T) {
-	dir := t.TempDir()
-	mode := "tmpfs"
-	out, err := fullDiskChild(t, dir, mode)
-	var exit *exec.ExitError
-	if errors.Is(err, syscall.EPERM) || (errors.As(err, &exit) && exit.ExitCode() == exitNoMount) {
-		mode = "rlimit"
-		out, err = fullDiskChild(t, dir, mode)
-	}
-	if err != nil {
-		t.Fatalf("full-disk child (%s): %v\n%s", mode, err, out)
-	}
-	t.Logf("%s: %s", mode, out)
-	if !strings.Contains(string(out), "escrow ok") {
-		t.Fatalf("child did not finish:\n%s", out)
+	for _, sealed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "clear", true: "encrypted"}[sealed], func(t *testing.T) {
+			dir := t.TempDir()
+			mode := "tmpfs"
+			out, err := fullDiskChild(t, dir, mode, sealed)
+			var exit *exec.ExitError
+			if errors.Is(err, syscall.EPERM) || (errors.As(err, &exit) && exit.ExitCode() == exitNoMount) {
+				mode = "rlimit"
+				out, err = fullDiskChild(t, dir, mode, sealed)
+			}
+			if err != nil {
+				t.Fatalf("full-disk child (%s): %v\n%s", mode, err, out)
+			}
+			t.Logf("%s: %s", mode, out)
+			if !strings.Contains(string(out), "escrow ok") {
+				t.Fatalf("child did not finish:\n%s", out)
+			}
+		})
 	}
 }
 
-const envFullDisk = "ESCROW_TEST_FULL_DISK"
+const (
+	envFullDisk = "ESCROW_TEST_FULL_DISK"
+	// envSealed makes the child encrypt its records to a key of its own.
+	envSealed = "ESCROW_TEST_SEALED"
+)
 
 // exitNoMount is the child's exit code when it may not mount a tmpfs.
 const exitNoMount = 3
 
-func fullDiskChild(t *testing.T, dir, mode string) ([]byte, error) {
+func fullDiskChild(t *testing.T, dir, mode string, sealed bool) ([]byte, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFullDiskChild$", "-test.v")
-	cmd.Env = append(os.Environ(), envFullDisk+"="+mode+":"+dir)
+	cmd.Env = append(os.Environ(), envFullDisk+"="+mode+":"+dir, envSealed+"="+strconv.FormatBool(sealed))
 	if mode == "tmpfs" {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS}
 	}
@@ -69,7 +81,13 @@ func TestFullDiskChild(t *testing.T) {
 		}
 	}
 	path := filepath.Join(dir, "pins.jsonl")
-	e, err := Open(path)
+	var ids []age.Identity
+	var recipients []age.Recipient
+	if os.Getenv(envSealed) == "true" {
+		id := newIdentity(t)
+		ids, recipients = []age.Identity{id}, []age.Recipient{id.Recipient()}
+	}
+	e, err := Open(path, recipients...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +132,9 @@ func TestFullDiskChild(t *testing.T) {
 	recs := readRecords(t, path)
 	if len(recs) != written+1 || recs[len(recs)-1].ID != "AFTER" {
 		t.Fatalf("%d records, last %q; want %d ending with AFTER", len(recs), recs[len(recs)-1].ID, written+1)
+	}
+	if pin, err := recs[len(recs)-1].Unseal(ids); err != nil || pin != "111111" || recs[0].Sealed() != (len(ids) > 0) {
+		t.Fatalf("the record after the full disk: PIN %q, %v (sealed %t)", pin, err, recs[0].Sealed())
 	}
 	fmt.Printf("escrow ok: %d records, then %v, then one more\n", written, appendErr)
 }

@@ -98,30 +98,10 @@ type Command struct {
 	MayHaveLanded bool
 }
 
-// Limits bound what one request may carry.
-type Limits struct {
-	// MaxIDs per request; 1 for servers that take one device per request.
-	MaxIDs int
-	// MaxIDBytes bounds the joined, escaped IDs of one request so the URL
-	// stays within what proxies in front of NanoMDM accept.
-	MaxIDBytes int
-}
-
-// DefaultLimits keep a NanoMDM enqueue URL under 8 KB, the common proxy
-// default (nginx's large_client_header_buffers).
-var DefaultLimits = Limits{MaxIDs: 1000, MaxIDBytes: 7000}
-
-// BodyLimits are for servers that take the IDs in a JSON body (Fleet): no
-// URL to keep short, so only the count per request is bounded.
-var BodyLimits = Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20}
-
-// PerDevice is for servers whose API takes one device per request.
-var PerDevice = Limits{MaxIDs: 1, MaxIDBytes: 1 << 20}
-
 // Plan groups the targets the guard lets through into commands: targets
 // with equal lock values share a command up to the limits. fixedUUID, when
 // set, must be the only command.
-func Plan(targets []*Target, limits Limits, newUUID func() string, fixedUUID string) ([]Command, error) {
+func Plan(targets []*Target, limits server.Limits, newUUID func() string, fixedUUID string) ([]Command, error) {
 	type open struct {
 		idx   int // index into cmds
 		bytes int

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 )
 
 func targets(n int, lock *apple.DeviceLock, facts *apple.Device) []*Target {
@@ -25,7 +27,7 @@ func counter() func() string {
 func TestPlanBatchesByLimits(t *testing.T) {
 	lock, facts := &apple.DeviceLock{Message: "m"}, &apple.Device{Platform: apple.PlatformIOS}
 	ts := targets(2500, lock, facts)
-	cmds, err := Plan(ts, Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20}, counter(), "")
+	cmds, err := Plan(ts, server.Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20}, counter(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func TestPlanBatchesByLimits(t *testing.T) {
 		}
 	}
 	// The URL budget: "DEV00000," is 9 bytes, so 90 bytes hold 10 IDs.
-	cmds, _ = Plan(ts[:25], Limits{MaxIDs: 1000, MaxIDBytes: 90}, counter(), "")
+	cmds, _ = Plan(ts[:25], server.Limits{MaxIDs: 1000, MaxIDBytes: 90}, counter(), "")
 	if len(cmds) != 3 || len(cmds[0].Targets) != 10 {
 		t.Errorf("URL budget: %d commands, first with %d IDs; want 3, 10", len(cmds), len(cmds[0].Targets))
 	}
@@ -57,17 +59,17 @@ func TestPlanSeparatesValuesAndGeneratedPINs(t *testing.T) {
 	pinned := &Target{ID: "MAC", Lock: &apple.DeviceLock{Message: "a", PIN: "123456"}, Facts: facts, PINGenerated: true}
 	ts = append(ts, pinned)
 	Assess(ts)
-	cmds, err := Plan(ts, DefaultLimits, counter(), "")
+	cmds, err := Plan(ts, nanomdm.Limits, counter(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cmds) != 3 {
 		t.Fatalf("%d commands, want 3 (a, b, the generated PIN alone)", len(cmds))
 	}
-	if _, err := Plan(ts, DefaultLimits, counter(), "FIXED"); err == nil || !strings.Contains(err.Error(), "need 3 commands") {
+	if _, err := Plan(ts, nanomdm.Limits, counter(), "FIXED"); err == nil || !strings.Contains(err.Error(), "need 3 commands") {
 		t.Errorf("a fixed UUID for 3 commands: %v", err)
 	}
-	one, err := Plan(ts[:3], DefaultLimits, counter(), "FIXED")
+	one, err := Plan(ts[:3], nanomdm.Limits, counter(), "FIXED")
 	if err != nil || len(one) != 1 || one[0].UUID != "FIXED" {
 		t.Errorf("a fixed UUID for one command: %+v, %v", one, err)
 	}
@@ -85,7 +87,7 @@ func BenchmarkPlan10k(b *testing.B) {
 	ts := targets(10000, &apple.DeviceLock{Message: "m"}, &apple.Device{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Plan(ts, DefaultLimits, counter(), ""); err != nil {
+		if _, err := Plan(ts, nanomdm.Limits, counter(), ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -29,7 +29,7 @@ func (c Command) payload() ([]byte, error) {
 // PlanInformation groups targets into DeviceInformation commands (a
 // preflight), as many devices to a command as limits allow, each command
 // under a new CommandUUID of its own.
-func PlanInformation(targets []*Target, limits Limits, newUUID func() string) ([]Command, error) {
+func PlanInformation(targets []*Target, limits server.Limits, newUUID func() string) ([]Command, error) {
 	// Plan batches by lock values and IDs; give every target the same
 	// values and no PIN, so only the limits split them.
 	none := &apple.DeviceLock{}

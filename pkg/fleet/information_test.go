@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 func TestPlanInformation(t *testing.T) {
@@ -13,7 +14,7 @@ func TestPlanInformation(t *testing.T) {
 	ts := targets(5, &apple.DeviceLock{Message: "a"}, &apple.Device{})
 	ts[1].Lock = &apple.DeviceLock{Message: "b"}
 	ts[2].Lock, ts[2].PINGenerated = &apple.DeviceLock{PIN: "123456"}, true
-	cmds, err := PlanInformation(ts, Limits{MaxIDs: 3, MaxIDBytes: 1 << 20}, counter())
+	cmds, err := PlanInformation(ts, server.Limits{MaxIDs: 3, MaxIDBytes: 1 << 20}, counter())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func sendTo(t *testing.T, f *pgsqlNanoMDM, all []string, newUUID func() string, 
 		ts[i] = &Target{ID: id, Lock: lock, Facts: &apple.Device{}}
 	}
 	Assess(ts)
-	cmds, err := Plan(ts, Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20}, newUUID, fixedUUID)
+	cmds, err := Plan(ts, server.Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20}, newUUID, fixedUUID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestSendReports(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := targets(3, &apple.DeviceLock{}, &apple.Device{})
-			cmds, _ := Plan(ts, DefaultLimits, counter(), "")
+			cmds, _ := Plan(ts, nanomdm.Limits, counter(), "")
 			got := map[string]report.Device{}
 			_ = Send(context.Background(), tt.srv, cmds, Options{NewUUID: counter()}, func(d report.Device) { got[d.ID] = d })
 			if len(got) != 3 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // NewCmdConfig returns `mdmctl config` and its subcommands.
@@ -71,7 +72,7 @@ func CompleteContexts(f *cmdutil.Factory) func(*cobra.Command, []string, string)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return append(file.ContextNames(), config.SandboxContext), cobra.ShellCompDirectiveNoFileComp
+		return append(file.ContextNames(), config.BuiltinContexts()...), cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
@@ -99,7 +100,7 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 			if err := config.ValidateContextName(name); err != nil {
 				return &cmdutil.UsageError{Err: err}
 			}
-			if name == config.SandboxContext {
+			if config.IsBuiltinContext(name) {
 				return cmdutil.Usagef("context name %q is built in", name)
 			}
 			if c.Server != "" {
@@ -163,10 +164,11 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&c.ClientKeyFile, "client-key-file", "", "PEM key of the client certificate")
 	fl.StringVar(&c.WebhookListen, "webhook-listen", "", "address mdmctl's webhook receiver listens on for --wait")
 	fl.StringVar(&c.WebhookHMACKeyFile, "webhook-hmac-key-file", "", "file holding the webhook HMAC key")
+	fl.StringVar(&c.PINEscrowRecipient, "pin-escrow-recipient", "", "age public key or recipients file generated PINs are encrypted to")
 	fl.StringVar(&c.Preflight, "preflight", "", "how long lock asks devices for their facts first, e.g. 30s (0: never)")
 	fl.BoolVar(&use, "use", false, "also make it the current context")
 	cmd.ValidArgsFunction = completeContextArg(f)
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(server.Kinds(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -186,6 +188,7 @@ func merge(cur *config.Context, in config.Context, flags *pflag.FlagSet) {
 	set("client-key-file", &cur.ClientKeyFile, in.ClientKeyFile)
 	set("webhook-listen", &cur.WebhookListen, in.WebhookListen)
 	set("webhook-hmac-key-file", &cur.WebhookHMACKeyFile, in.WebhookHMACKeyFile)
+	set("pin-escrow-recipient", &cur.PINEscrowRecipient, in.PINEscrowRecipient)
 	set("preflight", &cur.Preflight, in.Preflight)
 }
 
@@ -197,7 +200,7 @@ func newCmdUseContext(f *cmdutil.Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			err := edit(f, cmd.Flags(), func(file *config.File) error {
-				if _, ok := file.Contexts[name]; !ok && name != config.SandboxContext {
+				if _, ok := file.Contexts[name]; !ok && !config.IsBuiltinContext(name) {
 					return cmdutil.Usagef("unknown context %q (see mdmctl config get-contexts)", name)
 				}
 				file.CurrentContext = name
@@ -297,12 +300,14 @@ func newCmdGetContexts(f *cmdutil.Factory) *cobra.Command {
 				c := file.Contexts[name]
 				kind := c.Kind
 				if kind == "" {
-					kind = config.KindNanoMDM
+					kind = server.DefaultKind()
 				}
 				rows = append(rows, contextRow{Current: name == file.CurrentContext, Name: name, Kind: kind, Server: c.Server})
 			}
-			if _, ok := file.Contexts[config.SandboxContext]; !ok {
-				rows = append(rows, contextRow{Current: file.CurrentContext == config.SandboxContext, Name: config.SandboxContext, Kind: config.KindSandbox})
+			for _, name := range config.BuiltinContexts() {
+				if _, ok := file.Contexts[name]; !ok {
+					rows = append(rows, contextRow{Current: file.CurrentContext == name, Name: name, Kind: name})
+				}
 			}
 			switch format {
 			case "json":

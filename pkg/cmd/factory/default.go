@@ -1,6 +1,6 @@
 // Package factory wires the real dependencies into a cmdutil.Factory: the
-// process's streams and environment, the config file, and the server
-// adapters chosen by kind.
+// process's streams and environment, the config file, and the server kinds'
+// drivers.
 package factory
 
 import (
@@ -8,28 +8,20 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
-	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
-	"github.com/mdmctl/mdmctl/pkg/sandbox"
 	"github.com/mdmctl/mdmctl/pkg/server"
-	"github.com/mdmctl/mdmctl/pkg/server/fleetdm"
-	"github.com/mdmctl/mdmctl/pkg/server/micromdm"
-	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
-	"github.com/mdmctl/mdmctl/pkg/server/raw"
-	"github.com/mdmctl/mdmctl/pkg/webhook"
+	// Every kind mdmctl ships registers itself.
+	_ "github.com/mdmctl/mdmctl/pkg/server/drivers"
 )
 
 // New returns the factory mdmctl runs with.
@@ -72,14 +64,20 @@ func ConfigPath(flags *pflag.FlagSet, getenv func(string) string) string {
 	return config.DefaultPath(getenv)
 }
 
-// Connect opens the server for s. Problems with the settings themselves are
-// usage errors: nothing has been sent.
-func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
-	if s.Kind == config.KindSandbox {
+// Connect opens the server for s through its kind's driver. Problems with
+// the settings themselves are usage errors: nothing has been sent.
+func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
+	d, ok := server.Lookup(s.Kind)
+	if !ok {
+		return nil, cmdutil.Usagef("server kind %q is not supported", s.Kind)
+	}
+	cfg := server.Config{User: s.APIUser, APIKey: s.APIKey, Concurrency: opts.Concurrency, Timeout: opts.Timeout,
+		Debug: debugWriter(opts.Debug, streams), Warn: func(msg string) { warn(streams, msg) }}
+	if d.InProcess {
 		if s.Server != "" {
-			return nil, cmdutil.Usagef("the sandbox kind runs in-process and takes no --server (for a served sandbox use --kind nanomdm)")
+			return nil, cmdutil.Usagef("the %s kind runs in-process and takes no --server", d.Kind)
 		}
-		return connectSandbox(opts, streams)
+		return open(ctx, d, cfg)
 	}
 	if s.Server == "" {
 		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context), or try mdmctl with --context sandbox")
@@ -91,11 +89,11 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 	if u.Scheme == "http" && !isLoopback(u) && !s.AllowInsecureHTTP {
 		return nil, cmdutil.Usagef("refusing to send credentials over plain http to %s: use https, or --allow-insecure-http", server.Origin(u))
 	}
-	if s.APIKey == "" && s.Kind != config.KindRaw {
+	if s.APIKey == "" && d.NeedsAPIKey {
 		return nil, cmdutil.Usagef("no API key: set MDMCTL_API_KEY, --api-key-file, or api-key-file in the context")
 	}
 	if s.InsecureSkipVerify {
-		fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: --insecure-skip-verify: the server's TLS certificate is not verified"))
+		warn(streams, "--insecure-skip-verify: the server's TLS certificate is not verified")
 	}
 	hc, err := httpclient.New(httpclient.Options{
 		CAFile:             s.CAFile,
@@ -105,66 +103,23 @@ func Connect(_ context.Context, s config.Settings, opts cmdutil.ConnectOptions, 
 		Timeout:            opts.Timeout,
 		ConnectTimeout:     opts.ConnectTimeout,
 		MaxConnsPerHost:    opts.Concurrency,
-		Debug:              debugWriter(opts.Debug, streams),
+		Debug:              cfg.Debug,
 	})
 	if err != nil {
 		return nil, &cmdutil.UsageError{Err: err}
 	}
-	retry := server.DefaultRetry
-	retry.Max, retry.Timeout = opts.Retries, opts.Timeout
-	conn := &cmdutil.Connection{Name: server.Origin(u), Close: func() { hc.CloseIdleConnections() }}
-	switch s.Kind {
-	case config.KindNanoMDM:
-		conn.Server = &nanomdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
-		conn.Limits, conn.CanSkipPush = fleet.DefaultLimits, true
-	case config.KindMicroMDM:
-		conn.Server = &micromdm.Client{BaseURL: u, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
-		conn.Limits = fleet.PerDevice
-	case config.KindFleet:
-		fc := &fleetdm.Client{BaseURL: u, Token: s.APIKey, HTTP: hc, Retry: retry}
-		conn.Server, conn.Limits = fc, fleet.BodyLimits
-		conn.Answers, conn.Close = watchFleet(fc, streams, hc)
-		conn.Facts = func(ctx context.Context, ids []string) map[string]apple.Device {
-			known, err := fc.Devices(ctx, ids, opts.Concurrency)
-			if err != nil {
-				warn(streams, fmt.Sprintf("reading device facts from Fleet: %v; the guard treats the devices it could not read as unknown", err))
-			}
-			return known
-		}
-	case config.KindRaw:
-		conn.Server = &raw.Client{URL: s.Server, User: s.APIUser, APIKey: s.APIKey, HTTP: hc, Retry: retry}
-		conn.Limits, conn.Synchronous = fleet.PerDevice, true
-	default:
-		return nil, cmdutil.Usagef("server kind %q is not supported yet", s.Kind)
-	}
-	return conn, nil
+	cfg.BaseURL, cfg.RawURL, cfg.HTTP = u, s.Server, hc
+	cfg.Retry = server.DefaultRetry
+	cfg.Retry.Max, cfg.Retry.Timeout = opts.Retries, opts.Timeout
+	return open(ctx, d, cfg)
 }
 
-// watchFleet polls Fleet for answers (it has no webhook for them) from the
-// moment a run starts waiting until the connection closes.
-func watchFleet(fc *fleetdm.Client, streams *iostreams.IOStreams, hc *http.Client) (func(*webhook.Collector), func()) {
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	warned := map[string]bool{}
-	onError := func(err error) { // called from the one polling goroutine
-		if msg := err.Error(); !warned[msg] {
-			warned[msg] = true
-			warn(streams, "polling Fleet for answers: "+msg)
-		}
+func open(ctx context.Context, d server.Driver, cfg server.Config) (*cmdutil.Connection, error) {
+	sess, err := d.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	answers := func(col *webhook.Collector) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fc.Watch(ctx, col, onError)
-		}()
-	}
-	closeConn := func() {
-		stop()
-		wg.Wait()
-		hc.CloseIdleConnections()
-	}
-	return answers, closeConn
+	return &cmdutil.Connection{Session: sess, Driver: d}, nil
 }
 
 func warn(streams *iostreams.IOStreams, msg string) {
@@ -185,28 +140,4 @@ func isLoopback(u *url.URL) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// connectSandbox starts the in-process sandbox: a real NanoMDM and its
-// simulated fleet, reached without a socket.
-func connectSandbox(opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
-	sb, err := sandbox.Start(sandbox.Options{})
-	if err != nil {
-		return nil, err
-	}
-	hc, err := httpclient.New(httpclient.Options{Transport: sb.Transport(), Timeout: opts.Timeout, Debug: debugWriter(opts.Debug, streams)})
-	if err != nil {
-		sb.Close()
-		return nil, err
-	}
-	base, _ := url.Parse(sandbox.BaseURL)
-	return &cmdutil.Connection{
-		Server:      &nanomdm.Client{BaseURL: base, APIKey: sandbox.APIKey, HTTP: hc, Retry: server.Retry{}},
-		Limits:      fleet.DefaultLimits,
-		CanSkipPush: true,
-		Name:        "sandbox",
-		Close:       sb.Close,
-		Answers:     sb.Subscribe,
-		Facts:       sb.Facts,
-	}, nil
 }

@@ -4,22 +4,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
-	"github.com/mdmctl/mdmctl/pkg/config"
-	"github.com/mdmctl/mdmctl/pkg/sandbox"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// completeUDIDs completes --udid with the sandbox's devices when the run
-// would use the sandbox. Other servers' devices are not completed: mdmctl
-// keeps no record of past runs to draw them from.
+// completeUDIDs completes --udid with the devices the run's kind can list
+// without a session (the sandbox's). Other servers' devices are not
+// completed: listing them would mean a request on every Tab.
 func completeUDIDs(f *cmdutil.Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		s, err := f.Settings(cmd.Flags())
-		if err != nil || s.Kind != config.KindSandbox {
+		d, _ := server.Lookup(s.Kind)
+		if err != nil || d.DeviceIDs == nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		out := make([]cobra.Completion, len(sandbox.Fleet))
-		for i, m := range sandbox.Fleet {
-			out[i] = cobra.CompletionWithDesc(m.Facts.UDID, m.Facts.Name+": "+m.Shows)
+		var out []cobra.Completion
+		for _, id := range d.DeviceIDs() {
+			out = append(out, cobra.CompletionWithDesc(id[0], id[1]))
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}

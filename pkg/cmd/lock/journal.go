@@ -14,6 +14,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // runJournal is the run's journal and what the run needs to say about it.
@@ -181,11 +182,14 @@ func resumable(d report.Device, kind string) bool {
 
 // resendsUnknown is true for the kinds whose server answers a second
 // request for a CommandUUID it holds with "already exists": there a
-// resent command that had landed is recognized, never queued twice.
-// MicroMDM and the raw exchange have no such answer; Fleet's adapter
-// checks for its command only on its own retries.
+// resent command that had landed is recognized, never queued twice. A
+// journal naming no kind was written for the default one.
 func resendsUnknown(kind string) bool {
-	return kind == config.KindNanoMDM || kind == config.KindSandbox || kind == ""
+	if kind == "" {
+		kind = server.DefaultKind()
+	}
+	d, _ := server.Lookup(kind)
+	return d.RecognizesResend
 }
 
 // close closes the journal and names the resume command when devices are

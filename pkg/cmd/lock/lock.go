@@ -39,6 +39,8 @@ type Options struct {
 	CommandUUID   string
 	PINGenerate   bool
 	PINEscrow     string
+	// Identity is an age identity file opening an encrypted escrow (--resume).
+	Identity string
 
 	Platform          string
 	Model             string
@@ -87,7 +89,9 @@ than one device asks for confirmation on a terminal and needs --yes elsewhere.
 
 The PIN (macOS only, six digits) can come from --pin, --pin-file or
 MDMCTL_PIN, so it never needs to be on the command line; --pin-generate gives
-each Mac its own, written to --pin-escrow before the command is sent.
+each Mac its own, written to --pin-escrow before the command is sent;
+--pin-escrow-recipient (an age public key or recipients file) encrypts each
+PIN there. mdmctl pin reads one back for the help desk.
 
 Every run that sends keeps a journal (--journal FILE, or a new file in
 $XDG_STATE_HOME/mdmctl/runs, mode 0600): each command and its CommandUUID
@@ -97,9 +101,10 @@ server, ends with "to resume: mdmctl lock --resume FILE". --resume sends
 again exactly the devices left (never sent, never reached, or unknown),
 under their original CommandUUIDs and byte-identical commands, so a command
 that had landed is recognized and never queued twice; generated PINs come
-back from the escrow file, a PIN given by flag, file or MDMCTL_PIN must be
-given again and is checked. Every device of the run is reported once: those
-not sent again with their journaled outcome, marked (earlier run).
+back from the escrow file (an encrypted one needs --identity FILE), a PIN
+given by flag, file or MDMCTL_PIN must be given again and is checked. Every
+device of the run is reported once: those not sent again with their
+journaled outcome, marked (earlier run).
 
 With --wait (NanoMDM, MicroMDM) answers come to mdmctl's webhook receiver
 on --webhook-listen. On an address other machines can reach (0.0.0.0, [::],
@@ -146,6 +151,8 @@ is printed with control characters, newlines and bidi controls escaped.`,
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "lock several devices without asking")
 	fl.BoolVar(&opts.PINGenerate, "pin-generate", false, "give each Mac its own random six-digit PIN (needs --pin-escrow)")
 	fl.StringVar(&opts.PINEscrow, "pin-escrow", "", "file receiving each generated PIN (appended, synced, mode 0600) before it is sent")
+	fl.String("pin-escrow-recipient", "", "age public key (age1...) or recipients file each escrowed PIN is encrypted to")
+	fl.StringVar(&opts.Identity, "identity", "", "age identity file opening an encrypted escrow's PINs, for --resume")
 	fl.StringVar(&opts.Message, "message", "", "message on the Lock Screen")
 	fl.StringVar(&opts.Phone, "phone", "", "phone number on the Lock Screen")
 	fl.StringVar(&opts.PIN, "pin", "", "six-digit Find My PIN for Macs (prefer --pin-file or "+EnvPIN+")")

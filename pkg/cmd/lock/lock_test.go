@@ -14,9 +14,9 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
@@ -65,11 +65,14 @@ func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]strin
 		},
 		Now: time.Now,
 		Settings: func(*pflag.FlagSet) (config.Settings, error) {
-			return config.Settings{Kind: config.KindNanoMDM, Server: "https://fake"}, nil
+			return config.Settings{Kind: nanomdm.Kind, Server: "https://fake"}, nil
 		},
 		Connect: func(context.Context, config.Settings, cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
-			return &cmdutil.Connection{Server: srv, Limits: fleet.DefaultLimits, Name: "fake", CanSkipPush: true, Close: func() {},
-				Answers: func(c *webhook.Collector) { srv.mu.Lock(); srv.collector = c; srv.mu.Unlock() }}, nil
+			return &cmdutil.Connection{
+				Session: &server.Session{Server: srv, Name: "fake", Close: func() {},
+					Answers: func(c *webhook.Collector) { srv.mu.Lock(); srv.collector = c; srv.mu.Unlock() }},
+				Driver: server.Driver{Kind: nanomdm.Kind, Limits: nanomdm.Limits, Capabilities: server.Capabilities{SkipPush: true}},
+			}, nil
 		},
 	}
 	cmd := NewCmdLock(f, nil)

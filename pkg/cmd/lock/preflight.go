@@ -10,6 +10,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // --if-unknown values: what happens to a device whose facts stay unknown.
@@ -98,7 +99,7 @@ func (r *runner) startPreflight(ctx context.Context, conn *cmdutil.Connection, f
 // it answered, reports those it will not lock, and plans the locks of the
 // rest (with held, the devices that were waiting for them: one
 // --command-uuid means one command).
-func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*fleet.Target, limits fleet.Limits) ([]fleet.Command, error) {
+func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*fleet.Target, limits server.Limits) ([]fleet.Command, error) {
 	replies := p.inquiry.Wait(ctx, r.preflight)
 	var silent []string
 	lockable := make([]*fleet.Target, 0, len(p.asked))

@@ -60,6 +60,10 @@ func runResume(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// Known once rebuild has found whether the run generated PINs.
+	if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+		return err
+	}
 	if plan.devices+len(plan.earlier) > 1 {
 		output.AlignColumns(printer, plan.idWidth(), outcomeWidth(opts))
 	}
@@ -273,11 +277,7 @@ func (r *runner) escrowedPINs(st *journal.State) (map[[2]string]string, error) {
 	}
 	opts.PINEscrow = filepath.Clean(opts.PINEscrow)
 	opts.PINGenerate = true
-	pins, err := escrow.PINs(opts.PINEscrow)
-	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
-	}
-	return pins, nil
+	return opts.readEscrowedPINs()
 }
 
 // earlierReport is a device not sent again, as the journal left it.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
@@ -17,6 +18,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
@@ -70,6 +72,8 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.PINEscrow != "" && !opts.PINGenerate:
 		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
+	case opts.Identity != "" && opts.Resume == "":
+		return cmdutil.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
 	}
 	if opts.CommandUUID != "" {
 		if err := apple.ValidateText(opts.CommandUUID); err != nil || strings.TrimSpace(opts.CommandUUID) != opts.CommandUUID {
@@ -91,6 +95,8 @@ type runner struct {
 	// (0: not asked); answered holds their answers, shown with their lines.
 	preflight time.Duration
 	answered  map[string]*apple.Information
+	// recipients are the age keys escrowed PINs are encrypted to; none: in clear.
+	recipients []age.Recipient
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -177,6 +183,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
+		if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+			return err
+		}
 		if !opts.DryRun {
 			for _, w := range settings.Warnings {
 				r.warn(w)
@@ -185,7 +194,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Servers that know their devices feed the guard, in a dry run too,
 		// so it plans what the real run would do. Others are not contacted
 		// yet: a run the guard refuses whole needs no server.
-		if config.KnowsDevices(settings.Kind) {
+		if d, _ := server.Lookup(settings.Kind); d.Inventory {
 			if err := connect(); err != nil {
 				return err
 			}
@@ -205,7 +214,8 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)))
 	}
-	limits := fleet.DefaultLimits
+	driver, _ := server.Lookup(settings.Kind)
+	limits := driver.Limits
 	// A dry run sends nothing but an explicit preflight's DeviceInformation.
 	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
 		// Connecting sends nothing yet: settings errors come before the question.
@@ -299,7 +309,7 @@ func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmduti
 	if err != nil {
 		return nil, err
 	}
-	if opts.NoPush && !conn.CanSkipPush {
+	if opts.NoPush && !conn.SkipPush {
 		conn.Close()
 		return nil, cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
 	}
@@ -318,9 +328,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 		sendOpts.NewUUID = opts.NewUUID
 	}
 	if opts.PINGenerate {
-		esc, err := escrow.Open(opts.PINEscrow)
+		esc, err := openEscrow(opts.PINEscrow, r.recipients)
 		if err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return err
 		}
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)

@@ -12,7 +12,8 @@ var helpTopics = []struct{ name, short, long string }{
        with --wait, every device answered Acknowledged
   1    nothing was queued, or another error
   2    usage error or invalid input (flag, argument, file, environment,
-       config); nothing was sent
+       config); nothing was sent; also mdmctl pin for a device the escrow
+       holds no PIN for
   3    partial: some devices failed, were refused by the guard, or were
        queued without a push
   4    authentication or authorization failed (HTTP 401/403)
@@ -35,6 +36,7 @@ MDMCTL_CONTEXT                   context to use instead of current-context
 MDMCTL_CONFIG                    config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)
 MDMCTL_PIN                       six-digit PIN for mdmctl lock
 MDMCTL_WEBHOOK_HMAC_KEY          key that verifies webhook signatures (--wait)
+MDMCTL_PIN_ESCROW_RECIPIENT      age public key or recipients file escrowed PINs are encrypted to
 XDG_STATE_HOME                   run journals for --resume go to $XDG_STATE_HOME/mdmctl/runs (default ~/.local/state)
 NO_COLOR, CLICOLOR=0, TERM=dumb  turn color off
 CLICOLOR_FORCE=1                 color even when not on a terminal

@@ -11,11 +11,12 @@ import (
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
 	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
+	pincmd "github.com/mdmctl/mdmctl/pkg/cmd/pin"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
-	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // NewCmdRoot returns the mdmctl command with every subcommand.
@@ -57,7 +58,7 @@ set-up) shows the whole flow:
 	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")
 	pf.String("context", "", "context from the config file to use")
 	pf.String("server", "", "MDM server URL, no user or password in it (NanoHUB: include the /api/v1/nanomdm prefix)")
-	pf.String("kind", "", "server kind: "+strings.Join(config.Kinds, ", "))
+	pf.String("kind", "", "server kind: "+strings.Join(server.Kinds(), ", "))
 	pf.String("api-user", "", "HTTP Basic user (default per kind: nanomdm, micromdm)")
 	pf.String("api-key-file", "", "file holding the API key")
 	pf.String("ca-file", "", "PEM file of CA certificates that sign the server's certificate")
@@ -70,11 +71,12 @@ set-up) shows the whole flow:
 	pf.Int("retries", 3, "retries of a request that got no answer (connection failure, 429, 502, 503, 504)")
 	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
 	pf.Bool("no-color", false, "disable color")
-	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(config.Kinds, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(server.Kinds(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("context", configcmd.CompleteContexts(f))
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
+		pincmd.NewCmdPin(f, nil),
 		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),
 		responsecmd.NewCmdResponse(f),

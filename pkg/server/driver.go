@@ -1,0 +1,164 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/webhook"
+)
+
+// Limits bound what one request may carry.
+type Limits struct {
+	// MaxIDs per request; 1 for servers that take one device per request.
+	MaxIDs int
+	// MaxIDBytes bounds the joined, escaped IDs of one request (NanoMDM
+	// takes them in the URL, which proxies cap).
+	MaxIDBytes int
+}
+
+// Capabilities are what a kind can do beyond queuing a command.
+type Capabilities struct {
+	// SkipPush: it can queue without an APNs push (--no-push).
+	SkipPush bool
+	// Synchronous: each device's answer comes back with the request (the
+	// raw exchange), so there is nothing to wait for afterwards.
+	Synchronous bool
+	// Inventory: it knows its devices' model and OS version (Session.Facts),
+	// so the guard can weigh them before anything is sent, in a dry run too.
+	Inventory bool
+	// RecognizesResend: a second request for a CommandUUID it holds is
+	// answered "already exists", so a resend of a command that may have
+	// landed is recognized, never queued twice (what --resume relies on).
+	RecognizesResend bool
+}
+
+// Driver is one server kind: it describes itself and opens sessions.
+// Each kind's package registers its Driver; nothing outside pkg/server
+// looks at a kind's name to decide anything.
+type Driver struct {
+	Kind string
+	// About is one line for help and `config get-contexts`.
+	About string
+	// Default marks the kind used when none is configured.
+	Default bool
+	// InProcess kinds run inside mdmctl and take no server URL; each has a
+	// built-in context of its own name.
+	InProcess bool
+	// NeedsAPIKey: requests carry credentials, so a run without a key stops
+	// before sending.
+	NeedsAPIKey bool
+	// URLQuery: the server URL may carry a query (an endpoint of the
+	// admin's own, as with the raw kind).
+	URLQuery bool
+	// Preflight is the default --preflight for the kind (0: off): in-process
+	// devices answer at once, so asking them first costs nothing.
+	Preflight time.Duration
+	Limits    Limits
+	Capabilities
+	// DeviceIDs, when set, lists device IDs for shell completion without
+	// opening a session, each with a short description.
+	DeviceIDs func() [][2]string
+	// Open starts a session with the server.
+	Open func(ctx context.Context, cfg Config) (*Session, error)
+}
+
+// Config is what a driver needs to open a session, settled by the caller.
+type Config struct {
+	// BaseURL is the server URL as parsed (nil for InProcess kinds); RawURL
+	// is it as configured, for kinds that read placeholders in it.
+	BaseURL *url.URL
+	RawURL  string
+	User    string
+	APIKey  string
+	// HTTP is the client built from the TLS and timeout settings (nil for
+	// InProcess kinds, which build their own from Timeout and Debug).
+	HTTP        *http.Client
+	Retry       Retry
+	Concurrency int
+	Timeout     time.Duration
+	// Debug, when set, receives the redacted HTTP trace.
+	Debug io.Writer
+	// Warn prints a warning to the user.
+	Warn func(string)
+}
+
+// Session is an opened server.
+type Session struct {
+	Server Server
+	// Name identifies the server in output (scheme://host, or the kind).
+	Name string
+	// Close releases what Open started; never nil.
+	Close func()
+	// Answers, when set, feeds device answers straight to a collector (an
+	// in-process server's, or answers polled from the server); otherwise
+	// --wait runs a webhook receiver.
+	Answers func(*webhook.Collector)
+	// Facts, when set (Capabilities.Inventory), looks devices up on the
+	// server; devices it does not know are absent from the map.
+	Facts func(ctx context.Context, ids []string) map[string]apple.Device
+}
+
+var registry struct {
+	sync.Mutex
+	drivers map[string]Driver
+}
+
+// Register makes a kind available; each kind's package calls it from init.
+func Register(d Driver) {
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.drivers == nil {
+		registry.drivers = map[string]Driver{}
+	}
+	if _, dup := registry.drivers[d.Kind]; dup || d.Kind == "" || d.Open == nil {
+		panic(fmt.Sprintf("server: bad or duplicate driver registration %q", d.Kind))
+	}
+	registry.drivers[d.Kind] = d
+}
+
+// Lookup returns the driver of kind.
+func Lookup(kind string) (Driver, bool) {
+	registry.Lock()
+	defer registry.Unlock()
+	d, ok := registry.drivers[kind]
+	return d, ok
+}
+
+// Kinds lists the registered kinds: the default first, then by name.
+func Kinds() []string {
+	registry.Lock()
+	defer registry.Unlock()
+	kinds := make([]string, 0, len(registry.drivers))
+	for k := range registry.drivers {
+		kinds = append(kinds, k)
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		da, db := registry.drivers[a].Default, registry.drivers[b].Default
+		switch {
+		case da && !db:
+			return -1
+		case db && !da:
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
+	return kinds
+}
+
+// DefaultKind is the kind used when none is configured.
+func DefaultKind() string {
+	for _, k := range Kinds() {
+		if d, _ := Lookup(k); d.Default {
+			return k
+		}
+	}
+	return ""
+}

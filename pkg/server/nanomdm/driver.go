@@ -1,0 +1,34 @@
+package nanomdm
+
+import (
+	"context"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// Kind names NanoMDM (and NanoHUB, which mounts the same API) in settings.
+const Kind = "nanomdm"
+
+// Limits keep an enqueue URL under 8 KB, the common proxy default (nginx's
+// large_client_header_buffers): NanoMDM takes the IDs in the path.
+var Limits = server.Limits{MaxIDs: 1000, MaxIDBytes: 7000}
+
+func init() {
+	server.Register(server.Driver{
+		Kind:        Kind,
+		About:       "NanoMDM or NanoHUB: PUT /v1/enqueue/{ids}, answers through its webhook",
+		Default:     true,
+		NeedsAPIKey: true,
+		Limits:      Limits,
+		// A CommandUUID NanoMDM holds is answered as a duplicate on every
+		// storage backend, so a resend is recognized (see the adapter).
+		Capabilities: server.Capabilities{SkipPush: true, RecognizesResend: true},
+		Open: func(_ context.Context, cfg server.Config) (*server.Session, error) {
+			return &server.Session{
+				Server: &Client{BaseURL: cfg.BaseURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry},
+				Name:   server.Origin(cfg.BaseURL),
+				Close:  cfg.HTTP.CloseIdleConnections,
+			}, nil
+		},
+	})
+}

@@ -1,0 +1,60 @@
+// Package sandboxkind is the server kind of the built-in sandbox: a real
+// NanoMDM and its simulated devices inside mdmctl, reached without a socket.
+package sandboxkind
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	"github.com/mdmctl/mdmctl/pkg/httpclient"
+	"github.com/mdmctl/mdmctl/pkg/sandbox"
+	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
+)
+
+// Kind names the sandbox in settings; it is also its built-in context.
+const Kind = "sandbox"
+
+// Preflight is the sandbox's default --preflight: its devices answer at
+// once, so asking them first costs nothing.
+const Preflight = 30 * time.Second
+
+func init() {
+	server.Register(server.Driver{
+		Kind:         Kind,
+		About:        "the built-in sandbox: NanoMDM and simulated devices inside mdmctl",
+		InProcess:    true,
+		Preflight:    Preflight,
+		Limits:       nanomdm.Limits,
+		Capabilities: server.Capabilities{SkipPush: true, Inventory: true, RecognizesResend: true},
+		DeviceIDs: func() [][2]string {
+			ids := make([][2]string, len(sandbox.Fleet))
+			for i, m := range sandbox.Fleet {
+				ids[i] = [2]string{m.Facts.UDID, m.Facts.Name + ": " + m.Shows}
+			}
+			return ids
+		},
+		Open: open,
+	})
+}
+
+func open(_ context.Context, cfg server.Config) (*server.Session, error) {
+	sb, err := sandbox.Start(sandbox.Options{})
+	if err != nil {
+		return nil, err
+	}
+	hc, err := httpclient.New(httpclient.Options{Transport: sb.Transport(), Timeout: cfg.Timeout, Debug: cfg.Debug})
+	if err != nil {
+		sb.Close()
+		return nil, err
+	}
+	base, _ := url.Parse(sandbox.BaseURL)
+	return &server.Session{
+		Server:  &nanomdm.Client{BaseURL: base, APIKey: sandbox.APIKey, HTTP: hc, Retry: server.Retry{}},
+		Name:    Kind,
+		Close:   sb.Close,
+		Answers: sb.Subscribe,
+		Facts:   sb.Facts,
+	}, nil
+}
