@@ -74,7 +74,7 @@ func cmdFleetDM(ts *testscript.TestScript, neg bool, args []string) {
 		case apple.PlatformIPadOS:
 			platform, osName = "ipados", "iPadOS"
 		}
-		hosts = append(hosts, fleetdmtest.Host{UUID: m.Facts.UDID, Behavior: m.Behavior,
+		hosts = append(hosts, fleetdmtest.Host{UUID: m.Facts.UDID, Serial: m.Facts.Serial, Behavior: m.Behavior,
 			Platform: platform, OSVersion: osName + " " + m.Facts.OSVersion, HardwareModel: m.Facts.Model})
 	}
 	s := fleetdmtest.Start("fleet-test-token", hosts...)

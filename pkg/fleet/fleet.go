@@ -26,7 +26,10 @@ type Target struct {
 	// means the command line.
 	SourceName string
 	Line       int
-	Facts      *apple.Device
+	// Serial is the serial number the target was given by (--serial); the
+	// server resolved it to ID.
+	Serial string
+	Facts  *apple.Device
 	// Observed is what other sources say about the device (a server's
 	// inventory, the device's own answer); the guard weighs them with
 	// Facts and never lets one replace another.
@@ -38,9 +41,13 @@ type Target struct {
 	Assessment *apple.Assessment
 }
 
-// Source is "name:line" for file input, "" for the command line.
+// Source is "name:line" for file input, "serial S" for a target given by
+// its serial number, "" for the command line.
 func (t *Target) Source() string {
 	if t.Line == 0 {
+		if t.Serial != "" {
+			return "serial " + t.Serial
+		}
 		return ""
 	}
 	name := t.SourceName

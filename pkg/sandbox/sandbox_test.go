@@ -16,20 +16,7 @@ import (
 // TestFleetAnswersAsListed locks every sandbox device through NanoMDM's own
 // API in-process and checks each answers the way Fleet says it does.
 func TestFleetAnswersAsListed(t *testing.T) {
-	sb, err := Start(Options{PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	base, _ := url.Parse(BaseURL)
-	client := &nanomdm.Client{BaseURL: base, APIKey: APIKey, HTTP: &http.Client{Transport: sb.Transport()}}
-
-	collector := webhook.NewCollector()
-	sb.Subscribe(collector)
-	var ids []string
-	for _, m := range sb.Members() {
-		ids = append(ids, m.Facts.UDID)
-	}
+	sb, client, collector, ids := startListening(t)
 	payload, _ := apple.DeviceLock{Message: "m"}.Payload("SANDBOX-TEST")
 	collector.Expect("SANDBOX-TEST", ids...)
 	res, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-TEST", Payload: payload, IDs: ids})
@@ -78,19 +65,7 @@ func TestFleetAnswersAsListed(t *testing.T) {
 // facts a preflight needs, through NanoMDM's API, and checks each answers
 // what its model and version would; the offline iPad does not answer.
 func TestFleetAnswersDeviceInformation(t *testing.T) {
-	sb, err := Start(Options{PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	base, _ := url.Parse(BaseURL)
-	client := &nanomdm.Client{BaseURL: base, APIKey: APIKey, HTTP: &http.Client{Transport: sb.Transport()}}
-	collector := webhook.NewCollector()
-	sb.Subscribe(collector)
-	var ids []string
-	for _, m := range sb.Members() {
-		ids = append(ids, m.Facts.UDID)
-	}
+	sb, client, collector, ids := startListening(t)
 	payload, _ := apple.InformationPayload("SANDBOX-INFO")
 	collector.Expect("SANDBOX-INFO", ids...)
 	if _, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-INFO", RequestType: apple.RequestTypeDeviceInformation, Payload: payload, IDs: ids}); err != nil {
@@ -131,4 +106,24 @@ func TestFleetAnswersDeviceInformation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// startListening starts a sandbox whose devices poll every 50ms, and returns
+// it, a NanoMDM client for it, a collector of its answers and its device IDs.
+func startListening(t *testing.T) (*Sandbox, *nanomdm.Client, *webhook.Collector, []string) {
+	t.Helper()
+	sb, err := Start(Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	base, _ := url.Parse(BaseURL)
+	client := &nanomdm.Client{BaseURL: base, APIKey: APIKey, HTTP: &http.Client{Transport: sb.Transport()}}
+	collector := webhook.NewCollector()
+	sb.Subscribe(collector)
+	var ids []string
+	for _, m := range sb.Members() {
+		ids = append(ids, m.Facts.UDID)
+	}
+	return sb, client, collector, ids
 }

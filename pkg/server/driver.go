@@ -34,6 +34,9 @@ type Capabilities struct {
 	// Inventory: it knows its devices' model and OS version (Session.Facts),
 	// so the guard can weigh them before anything is sent, in a dry run too.
 	Inventory bool
+	// SerialNumbers: it can tell which device has a serial number
+	// (Session.Serials), so --serial targets can be resolved before sending.
+	SerialNumbers bool
 	// RecognizesResend: a second request for a CommandUUID it holds is
 	// answered "already exists", so a resend of a command that may have
 	// landed is recognized, never queued twice (what --resume relies on).
@@ -90,6 +93,13 @@ type Config struct {
 	Warn func(string)
 }
 
+// HTTPSession is the session of a kind that needs nothing but srv over
+// cfg.HTTP: named for the server's origin, closing the client's idle
+// connections.
+func (cfg Config) HTTPSession(srv Server) *Session {
+	return &Session{Server: srv, Name: Origin(cfg.BaseURL), Close: cfg.HTTP.CloseIdleConnections}
+}
+
 // Session is an opened server.
 type Session struct {
 	Server Server
@@ -104,6 +114,9 @@ type Session struct {
 	// Facts, when set (Capabilities.Inventory), looks devices up on the
 	// server; devices it does not know are absent from the map.
 	Facts func(ctx context.Context, ids []string) map[string]apple.Device
+	// Serials, when set (Capabilities.SerialNumbers), maps serial numbers
+	// to the server's device IDs; serials it does not know are absent.
+	Serials func(ctx context.Context, serials []string) (map[string]string, error)
 }
 
 var registry struct {

@@ -20,6 +20,9 @@ const MaxLine = 64 << 10
 // the command's flags apply.
 type Entry struct {
 	ID string
+	// Serial is the device's serial number, for servers that resolve it to
+	// an ID (a CSV serial column, --serial); with no ID it must be resolved.
+	Serial string
 	// Name and Line locate the entry ("devices.csv", 7); Source formats
 	// them only when a message needs it.
 	Name string
@@ -43,8 +46,8 @@ func (e Entry) Source() string {
 	return label(e.Name, e.Line)
 }
 
-// Columns of a CSV file; udid is required.
-var Columns = []string{"udid", "os_version", "model", "platform", "message", "phone", "pin"}
+// Columns of a CSV file; udid or serial is required.
+var Columns = []string{"udid", "serial", "os_version", "model", "platform", "message", "phone", "pin"}
 
 // ReadIDs reads one ID per line of text (LF or CRLF, an optional UTF-8
 // byte-order mark first), calling fn for each. name labels
@@ -91,7 +94,7 @@ func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err == io.EOF {
-		return fmt.Errorf("%s: empty CSV file (want a header row with a udid column)", label(name, 1))
+		return fmt.Errorf("%s: empty CSV file (want a header row with a udid or serial column)", label(name, 1))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %v", label(name, 1), csvCause(err))
@@ -134,9 +137,9 @@ func ReadCSV(r io.Reader, name string, fn func(Entry) error) error {
 				}
 				return ""
 			}
-			e = Entry{ID: get("udid"), Platform: get("platform"), Model: get("model"), OSVersion: get("os_version"),
+			e = Entry{ID: get("udid"), Serial: get("serial"), Platform: get("platform"), Model: get("model"), OSVersion: get("os_version"),
 				Message: get("message"), Phone: get("phone"), PIN: get("pin")}
-			if strings.HasPrefix(e.ID, "#") {
+			if strings.HasPrefix(e.ID, "#") || (e.ID == "" && strings.HasPrefix(e.Serial, "#")) {
 				continue
 			}
 		}
@@ -163,8 +166,9 @@ func columns(header []string) (map[string]int, error) {
 		}
 		index[col] = i
 	}
-	if _, ok := index["udid"]; !ok {
-		return nil, fmt.Errorf("CSV header has no udid column")
+	_, udid := index["udid"]
+	if _, serial := index["serial"]; !udid && !serial {
+		return nil, fmt.Errorf("CSV header has no udid column (nor a serial column)")
 	}
 	return index, nil
 }

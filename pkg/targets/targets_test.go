@@ -82,7 +82,7 @@ func TestReadCSV(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                 "empty CSV file",
 		"model\nX\n":       "no udid column",
-		"udid,serial\n":    `unknown CSV column "serial"`,
+		"udid,asset_tag\n": `unknown CSV column "asset_tag"`,
 		"udid,UDID\nX,Y\n": "appears twice",
 	} {
 		if _, err := readCSV(t, in); err == nil || !strings.Contains(err.Error(), want) {
@@ -125,4 +125,18 @@ func FuzzReadCSV(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+func TestReadCSVSerialColumn(t *testing.T) {
+	got, err := readCSV(t, "serial,udid,message\nC02X1,,Return it\n,U2,\nC02X3,U3,\n# comment,,\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Serial != "C02X1" || got[0].ID != "" || got[0].Message != "Return it" ||
+		got[1].ID != "U2" || got[1].Serial != "" || got[2].ID != "U3" || got[2].Serial != "C02X3" {
+		t.Fatalf("rows %+v", got)
+	}
+	if _, err := readCSV(t, "serial\nC02X1\n"); err != nil {
+		t.Errorf("a serial column alone: %v", err)
+	}
 }

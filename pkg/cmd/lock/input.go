@@ -28,6 +28,12 @@ type defaults struct {
 type collected struct {
 	targets []*fleet.Target
 	invalid []report.Device
+	// serials are entries given by serial number alone (--serial, CSV rows
+	// with a serial and no udid), resolved to targets through the server;
+	// unresolved are those it does not know.
+	serials    []targets.Entry
+	unresolved []report.Device
+	def        defaults
 }
 
 // idWidth is the length of the longest ID, for aligned text columns.
@@ -36,7 +42,7 @@ func (c *collected) idWidth() int {
 	for _, t := range c.targets {
 		w = max(w, len(t.ID))
 	}
-	for _, d := range c.invalid {
+	for _, d := range append(c.invalid, c.unresolved...) {
 		w = max(w, len(d.ID))
 	}
 	return w
@@ -67,12 +73,27 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &collected{targets: make([]*fleet.Target, 0, size)}
+	c := &collected{targets: make([]*fleet.Target, 0, size), def: def}
 	// Targets live in one block sized from the input, not one allocation each.
 	slab := make([]fleet.Target, 0, size)
 	seen := make(map[string]struct{}, size)
+	serialSeen := map[string]bool{}
 	add := func(e targets.Entry) error {
+		bySerial := e.ID == "" && e.Serial != ""
+		if bySerial {
+			// Checked now, as if the serial were the ID: bad input stops
+			// the run before the server is asked.
+			e.ID = e.Serial
+		}
 		t, err := opts.target(e, def)
+		if bySerial && err == nil {
+			if !serialSeen[e.Serial] {
+				serialSeen[e.Serial] = true
+				e.ID = ""
+				c.serials = append(c.serials, e)
+			}
+			return nil
+		}
 		if err != nil {
 			if !opts.SkipInvalid {
 				if e.Line == 0 {
@@ -196,7 +217,7 @@ func (opts *Options) target(e targets.Entry, def defaults) (fleet.Target, error)
 	if err := apple.ValidateTargetID(e.ID); err != nil {
 		return fleet.Target{}, err
 	}
-	t := fleet.Target{ID: e.ID, SourceName: e.Name, Line: e.Line, Lock: def.lock, Facts: def.facts}
+	t := fleet.Target{ID: e.ID, Serial: e.Serial, SourceName: e.Name, Line: e.Line, Lock: def.lock, Facts: def.facts}
 	// Only a row that changes a value or a fact gets copies of its own.
 	if e.Message != "" || e.Phone != "" || e.PIN != "" {
 		lock := *def.lock

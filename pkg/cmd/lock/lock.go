@@ -27,6 +27,7 @@ type Options struct {
 	Now      func() time.Time
 
 	IDs           []string // --udid values and arguments; "-" reads stdin
+	Serials       []string // --serial values
 	UDIDFiles     []string
 	CSVFiles      []string
 	SkipInvalid   bool
@@ -84,7 +85,8 @@ silicon rule (DeviceLock deactivates an Apple silicon Mac running macOS before
 server did with it.
 
 Targets come from arguments, --udid (repeatable, comma-separated), - (IDs on
-stdin, one per line), --udid-file and --csv. Duplicates collapse. Locking more
+stdin, one per line), --udid-file, --csv and --serial (looked up on servers
+that know their devices: the sandbox, Fleet). Duplicates collapse. Locking more
 than one device asks for confirmation on a terminal and needs --yes elsewhere.
 
 The PIN (macOS only, six digits) can come from --pin, --pin-file or
@@ -145,6 +147,7 @@ is printed with control characters, newlines and bidi controls escaped.`,
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&udids, "udid", nil, "device UDID or enrollment ID (repeatable, comma-separated)")
+	fl.StringSliceVar(&opts.Serials, "serial", nil, "device serial number, looked up on the server (sandbox, Fleet; repeatable, comma-separated)")
 	fl.StringArrayVar(&opts.UDIDFiles, "udid-file", nil, "file with one ID per line (# comments, blank lines skipped)")
 	fl.StringArrayVar(&opts.CSVFiles, "csv", nil, "CSV file: header with udid and optional os_version, model, platform, message, phone, pin")
 	fl.BoolVar(&opts.SkipInvalid, "skip-invalid", false, "report invalid input lines as skipped and go on")

@@ -43,14 +43,17 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if len(in.targets)+len(in.invalid) == 0 {
-		return cmdutil.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, or - for stdin")
+	if err := opts.addSerials(in); err != nil {
+		return err
+	}
+	if len(in.targets)+len(in.invalid)+len(in.serials) == 0 {
+		return cmdutil.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, --serial, or - for stdin")
 	}
 	printer, err := newPrinter(opts)
 	if err != nil {
 		return err
 	}
-	if n := len(in.targets) + len(in.invalid); n > 1 {
+	if n := len(in.targets) + len(in.invalid) + len(in.serials); n > 1 {
 		output.AlignColumns(printer, in.idWidth(), outcomeWidth(opts))
 	}
 	r := &runner{opts: opts, printer: printer,
@@ -179,7 +182,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			conn.Close()
 		}
 	}()
-	if len(in.targets) > 0 {
+	if len(in.targets)+len(in.serials) > 0 {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
@@ -194,9 +197,23 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Servers that know their devices feed the guard, in a dry run too,
 		// so it plans what the real run would do. Others are not contacted
 		// yet: a run the guard refuses whole needs no server.
-		if d, _ := server.Lookup(settings.Kind); d.Inventory {
+		d, _ := server.Lookup(settings.Kind)
+		if len(in.serials) > 0 {
+			if !d.SerialNumbers {
+				return cmdutil.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", settings.Kind)
+			}
 			if err := connect(); err != nil {
 				return err
+			}
+			if err := r.resolveSerials(ctx, conn, in); err != nil {
+				return err
+			}
+		}
+		if d.Inventory {
+			if conn == nil {
+				if err := connect(); err != nil {
+					return err
+				}
 			}
 			fleet.ObserveInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
 		}
@@ -209,7 +226,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	asked, ready := splitForPreflight(in.targets, r.preflight > 0)
 	r.refuseUnknown(ready)
 	send, refused := r.partition(ready)
-	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid) == 0 {
+	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid)+len(in.unresolved) == 0 {
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
 			describeTargets(refused), refused[0].Assessment.Reason)))
@@ -270,7 +287,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		return more, err
 	}
 
-	settled := in.invalid
+	settled := append(in.invalid, in.unresolved...)
 	for _, a := range refused {
 		settled = append(settled, report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
 	}

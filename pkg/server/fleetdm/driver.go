@@ -23,7 +23,7 @@ func init() {
 		Limits: server.Limits{MaxIDs: 1000, MaxIDBytes: 1 << 20},
 		// Fleet always pushes, and has no "already exists" answer: its
 		// adapter checks for its command only on its own retries.
-		Capabilities: server.Capabilities{Inventory: true},
+		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true},
 		Open:         open,
 	})
 }
@@ -36,6 +36,9 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Name:    server.Origin(cfg.BaseURL),
 		Close:   closeSession,
 		Answers: answers,
+		Serials: func(ctx context.Context, serials []string) (map[string]string, error) {
+			return fc.Serials(ctx, serials, cfg.Concurrency)
+		},
 		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
 			known, err := fc.Devices(ctx, ids, cfg.Concurrency)
 			if err != nil {

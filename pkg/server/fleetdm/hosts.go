@@ -16,10 +16,12 @@ const HostPath = "/api/v1/fleet/hosts/identifier/"
 
 // host is the part of Fleet's host object mdmctl needs.
 type host struct {
-	Platform      string `json:"platform"`       // darwin, ios, ipados, ...
-	OSVersion     string `json:"os_version"`     // "macOS 14.6.1"
-	HardwareModel string `json:"hardware_model"` // "Mac14,3"
-	MDM           struct {
+	UUID           string `json:"uuid"` // the device's UDID
+	HardwareSerial string `json:"hardware_serial"`
+	Platform       string `json:"platform"`       // darwin, ios, ipados, ...
+	OSVersion      string `json:"os_version"`     // "macOS 14.6.1"
+	HardwareModel  string `json:"hardware_model"` // "Mac14,3"
+	MDM            struct {
 		ConnectedToFleet *bool `json:"connected_to_fleet"`
 	} `json:"mdm"`
 }
@@ -116,6 +118,21 @@ func (c *Client) hosts(ctx context.Context, ids []string, workers int) (known ma
 	close(next)
 	wg.Wait()
 	return known, err
+}
+
+// Serials finds hosts by serial number, workers at a time: Fleet's "get
+// host by identifier" takes a serial as well as a UUID or a host name, so
+// a host counts only when its hardware_serial is the one asked for. The
+// map gives each known serial's UDID; err is the first failed lookup.
+func (c *Client) Serials(ctx context.Context, serials []string, workers int) (map[string]string, error) {
+	known, err := c.hosts(ctx, serials, workers)
+	out := make(map[string]string, len(known))
+	for serial, h := range known {
+		if strings.EqualFold(h.HardwareSerial, serial) && h.UUID != "" {
+			out[serial] = h.UUID
+		}
+	}
+	return out, err
 }
 
 // Devices looks up ids, workers at a time, for the guard. The map holds

@@ -19,11 +19,7 @@ func init() {
 		// MicroMDM always pushes and queues a resent command a second time.
 		Capabilities: server.Capabilities{},
 		Open: func(_ context.Context, cfg server.Config) (*server.Session, error) {
-			return &server.Session{
-				Server: &Client{BaseURL: cfg.BaseURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry},
-				Name:   server.Origin(cfg.BaseURL),
-				Close:  cfg.HTTP.CloseIdleConnections,
-			}, nil
+			return cfg.HTTPSession(&Client{BaseURL: cfg.BaseURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry}), nil
 		},
 	})
 }

@@ -24,11 +24,7 @@ func init() {
 		// storage backend, so a resend is recognized (see the adapter).
 		Capabilities: server.Capabilities{SkipPush: true, RecognizesResend: true},
 		Open: func(_ context.Context, cfg server.Config) (*server.Session, error) {
-			return &server.Session{
-				Server: &Client{BaseURL: cfg.BaseURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry},
-				Name:   server.Origin(cfg.BaseURL),
-				Close:  cfg.HTTP.CloseIdleConnections,
-			}, nil
+			return cfg.HTTPSession(&Client{BaseURL: cfg.BaseURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry}), nil
 		},
 	})
 }

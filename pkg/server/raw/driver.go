@@ -19,11 +19,7 @@ func init() {
 		// on, and no "already exists" to recognize a resend by.
 		Capabilities: server.Capabilities{Synchronous: true},
 		Open: func(_ context.Context, cfg server.Config) (*server.Session, error) {
-			return &server.Session{
-				Server: &Client{URL: cfg.RawURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry},
-				Name:   server.Origin(cfg.BaseURL),
-				Close:  cfg.HTTP.CloseIdleConnections,
-			}, nil
+			return cfg.HTTPSession(&Client{URL: cfg.RawURL, User: cfg.User, APIKey: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry}), nil
 		},
 	})
 }

@@ -27,7 +27,7 @@ func init() {
 		InProcess:    true,
 		Preflight:    Preflight,
 		Limits:       nanomdm.Limits,
-		Capabilities: server.Capabilities{SkipPush: true, Inventory: true, RecognizesResend: true},
+		Capabilities: server.Capabilities{SkipPush: true, Inventory: true, SerialNumbers: true, RecognizesResend: true},
 		DeviceIDs: func() [][2]string {
 			ids := make([][2]string, len(sandbox.Fleet))
 			for i, m := range sandbox.Fleet {
@@ -56,5 +56,19 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Close:   sb.Close,
 		Answers: sb.Subscribe,
 		Facts:   sb.Facts,
+		Serials: serials,
 	}, nil
+}
+
+// serials finds the sandbox's devices by serial number.
+func serials(_ context.Context, want []string) (map[string]string, error) {
+	ids := make(map[string]string, len(want))
+	for _, serial := range want {
+		for _, m := range sandbox.Fleet {
+			if m.Facts.Serial == serial {
+				ids[serial] = m.Facts.UDID
+			}
+		}
+	}
+	return ids, nil
 }

@@ -34,6 +34,8 @@ import (
 // Host is a host Fleet knows.
 type Host struct {
 	UUID string
+	// Serial is its hardware_serial; Fleet finds a host by it too.
+	Serial string
 	// MDMOff hosts are known to Fleet but not enrolled in its MDM.
 	MDMOff bool
 	// PushFails makes APNs refuse this host's push.
@@ -313,13 +315,20 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("identifier")
 	s.mu.Lock()
 	h, ok := s.hosts[id]
+	if !ok { // Fleet's identifier is a UUID, a host name or a serial
+		for _, c := range s.hosts {
+			if c.Serial != "" && c.Serial == id {
+				h, ok = c, true
+			}
+		}
+	}
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, http.StatusNotFound, "Resource Not Found", "base", fmt.Sprintf("Host %s was not found in the datastore", id))
 		return
 	}
 	servertest.WriteJSON(w, http.StatusOK, map[string]any{"host": map[string]any{
-		"uuid": h.UUID, "hostname": "host-" + h.UUID, "platform": h.Platform,
+		"uuid": h.UUID, "hostname": "host-" + h.UUID, "hardware_serial": h.Serial, "platform": h.Platform,
 		"os_version": h.OSVersion, "hardware_model": h.HardwareModel,
 		"mdm": map[string]any{"connected_to_fleet": !h.MDMOff},
 	}})
