@@ -13,6 +13,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmd/root"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
+	"github.com/mdmctl/mdmctl/pkg/output"
 )
 
 func main() {
@@ -27,7 +28,7 @@ func run() int {
 	if err != nil && !cmdutil.IsSilent(err) {
 		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+oneLine(err.Error()))
 		if hint := cmdutil.HintOf(err); hint != "" {
-			fmt.Fprintln(f.IOStreams.ErrOut, hint)
+			fmt.Fprintln(f.IOStreams.ErrOut, output.Escape(hint))
 		}
 	}
 	return exitcode.Of(err)
@@ -49,7 +50,8 @@ func interruptContext() (context.Context, func()) {
 }
 
 // oneLine folds a multi-line message (some libraries' errors) into the one
-// line a script can log and match.
+// line a script can log and match, and escapes the controls left (a
+// server's error body may hold any).
 func oneLine(msg string) string {
-	return strings.Join(strings.Fields(msg), " ")
+	return output.Escape(strings.Join(strings.Fields(msg), " "))
 }

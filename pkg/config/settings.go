@@ -40,8 +40,11 @@ type Settings struct {
 	WebhookListen      string
 	WebhookHMACKey     string // secret: never print
 	PINEscrowRecipient string // an age public key or recipients file; public
-	InsecureSkipVerify bool
-	AllowInsecureHTTP  bool
+	// WebhookAllowUnsigned lets the receiver take unsigned events on an
+	// address beyond loopback (--webhook-allow-unsigned).
+	WebhookAllowUnsigned bool
+	InsecureSkipVerify   bool
+	AllowInsecureHTTP    bool
 	// Preflight is how long a lock waits for the devices' DeviceInformation
 	// answers; 0 means no preflight.
 	Preflight time.Duration
@@ -61,7 +64,7 @@ type Source struct {
 
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
-	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
+	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file", "webhook-allow-unsigned",
 	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
@@ -120,17 +123,18 @@ func Resolve(f *File, src Source) (Settings, error) {
 	}
 
 	s := Settings{
-		Context:            name,
-		Server:             v.GetString("server"),
-		Kind:               v.GetString("kind"),
-		APIUser:            v.GetString("api-user"),
-		CAFile:             v.GetString("ca-file"),
-		ClientCertFile:     v.GetString("client-cert-file"),
-		ClientKeyFile:      v.GetString("client-key-file"),
-		WebhookListen:      v.GetString("webhook-listen"),
-		PINEscrowRecipient: v.GetString("pin-escrow-recipient"),
-		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
-		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
+		Context:              name,
+		Server:               v.GetString("server"),
+		Kind:                 v.GetString("kind"),
+		APIUser:              v.GetString("api-user"),
+		CAFile:               v.GetString("ca-file"),
+		ClientCertFile:       v.GetString("client-cert-file"),
+		ClientKeyFile:        v.GetString("client-key-file"),
+		WebhookListen:        v.GetString("webhook-listen"),
+		PINEscrowRecipient:   v.GetString("pin-escrow-recipient"),
+		InsecureSkipVerify:   v.GetBool("insecure-skip-verify"),
+		WebhookAllowUnsigned: v.GetBool("webhook-allow-unsigned"),
+		AllowInsecureHTTP:    v.GetBool("allow-insecure-http"),
 	}
 	if s.Kind == "" {
 		s.Kind = server.DefaultKind()

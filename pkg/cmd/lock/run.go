@@ -151,7 +151,7 @@ func (r *runner) startProgress(total int) {
 
 func (r *runner) warn(msg string) {
 	io := r.opts.IO
-	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+msg))
+	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+output.Escape(msg)))
 }
 
 // warnLater keeps a warning for showWarnings.
@@ -239,6 +239,11 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Connecting sends nothing yet: settings errors come before the question.
 		if conn == nil {
 			if err := connect(); err != nil {
+				return err
+			}
+		}
+		if (opts.Wait > 0 || len(asked) > 0) && !conn.Synchronous {
+			if err := r.checkReceiver(conn, settings); err != nil {
 				return err
 			}
 		}
@@ -501,7 +506,7 @@ func (r *runner) finish(sendErr error) error {
 		// Each device's line carries the error; say once what it was. A
 		// lone device's line already says it all.
 		io := r.opts.IO
-		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
+		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+output.Escape(sendErr.Error())))
 	}
 	if r.journal != nil {
 		r.journal.close(r)
