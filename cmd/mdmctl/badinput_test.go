@@ -89,13 +89,22 @@ func TestBadInput(t *testing.T) {
 		{name: "plain http to another host", args: with("--server", "http://mdm.example.com"), want: "refusing to send credentials over plain http to http://mdm.example.com"},
 		{name: "URL without host", args: with("--server", "https://"), want: "no host"},
 		{name: "URL that is not one", args: with("--server", "::not a url"), want: "invalid server URL"},
+		{name: "URL with credentials and a bad scheme", args: with("--server", "htps://nanomdm:S3CRET@mdm.example.com"), want: `invalid server URL "htps://REDACTED@mdm.example.com": credentials belong in an API key file`},
+		{name: "URL with a password Go cannot parse", args: with("--server", "https://nanomdm:S3/CRET@mdm.example.com"), want: "use --api-key-file or MDMCTL_API_KEY"},
+		{name: "URL with credentials, no scheme", args: with("--server", "nanomdm:S3CRET@mdm.example.com"), want: "credentials belong in an API key file"},
 		{name: "URL with fragment", args: with("--server", "https://mdm.example.com/#x"), want: "no query or fragment"},
+		{name: "unsigned webhook on every IPv4 interface", args: with("--wait=2s", "--webhook-listen", "0.0.0.0:9099"), want: "refusing unsigned webhook events on --webhook-listen 0.0.0.0:9099"},
+		{name: "unsigned webhook with an empty host", args: with("--wait=2s", "--webhook-listen", ":9099"), want: "refusing unsigned webhook events on --webhook-listen :9099"},
+		{name: "unsigned webhook on every IPv6 interface", args: with("--wait=2s", "--webhook-listen", "[::]:9099"), want: "or pass --webhook-allow-unsigned"},
+		{name: "unsigned webhook on a LAN address", args: with("--wait=2s", "--webhook-listen", "192.168.1.5:9099"), want: "refusing unsigned webhook events"},
+		{name: "webhook address without a port", args: with("--wait=2s", "--webhook-listen", "9099"), want: `invalid webhook listen address "9099"`},
 		{name: "missing CA file", args: with("--ca-file", "nope.pem"), want: "CA file nope.pem: no such file or directory"},
 		{name: "CA file without PEM", args: with("--ca-file", "ca.pem"), files: map[string]string{"ca.pem": "not pem"}, want: "CA file ca.pem holds no PEM certificate"},
 		{name: "client cert without key", args: with("--client-cert-file", "c.pem"), want: "needs both --client-cert-file and --client-key-file"},
 		// Config files and key files.
 		{name: "config not YAML", args: lock, files: map[string]string{"cfg.yaml": "contexts: [\n"}, env: []string{"MDMCTL_CONFIG=cfg.yaml"}, want: "config file cfg.yaml"},
 		{name: "config unknown key", args: lock, files: map[string]string{"cfg.yaml": "contexts:\n  prod:\n    sever: https://x\n"}, env: []string{"MDMCTL_CONFIG=cfg.yaml"}, want: "sever"},
+		{name: "config contexts differing in case", args: lock, files: map[string]string{"cfg.yaml": "contexts:\n  Prod:\n    server: https://a.example.com\n  prod:\n    server: https://b.example.com\n"}, env: []string{"MDMCTL_CONFIG=cfg.yaml", "MDMCTL_CONTEXT=prod"}, want: `config file cfg.yaml: contexts "Prod" and "prod" differ only in case`},
 		{name: "config current context missing", args: lock, files: map[string]string{"cfg.yaml": "current-context: gone\n"}, env: []string{"MDMCTL_CONFIG=cfg.yaml"}, want: `unknown context "gone"`},
 		{name: "empty key file", args: with("--api-key-file", "k"), files: map[string]string{"k": "\n"}, want: "API key file k is empty"},
 		{name: "two-line key file", args: with("--api-key-file", "k"), files: map[string]string{"k": "a\nb\n"}, want: "has more than one line"},
@@ -107,7 +116,7 @@ func TestBadInput(t *testing.T) {
 		{name: "huge line", args: []string{"lock", "--udid-file", "ids.txt"}, files: map[string]string{"ids.txt": "A\n" + huge + "\n"}, want: "ids.txt:2: line longer than 65536 bytes"},
 		{name: "ID file not UTF-8", args: []string{"lock", "--udid-file", "ids.txt"}, files: map[string]string{"ids.txt": "A\nB\xff\n"}, want: "ids.txt:2: target ID"},
 		{name: "ID file is a directory", args: []string{"lock", "--udid-file", "d"}, files: map[string]string{"d/": ""}, want: "invalid --udid-file d: is a directory"},
-		{name: "CSV without udid", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "serial\nX\n"}, want: `f.csv:1: unknown CSV column "serial"`},
+		{name: "CSV with an unknown column", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "asset_tag\nX\n"}, want: `f.csv:1: unknown CSV column "asset_tag"`},
 		{name: "CSV with no udid column", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "model\nMac14,2\n"}, want: "CSV header has no udid column"},
 		{name: "CSV short row", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,model\nA\n"}, want: "f.csv:2: has 1 fields, the header has 2"},
 		{name: "CSV bad PIN", args: []string{"lock", "--csv", "f.csv"}, files: map[string]string{"f.csv": "udid,pin\nA,12345\n"}, want: "f.csv:2: invalid PIN: must be exactly six digits"},
@@ -188,7 +197,7 @@ func cleanEnv(dir string) []string {
 // secretsOf lists the secret values a bad-input row passes: the API key, any
 // PIN (however malformed) and the key file contents used in the table.
 func secretsOf(args, env []string) []string {
-	secrets := []string{"bad-input-key", "secret-value-xyz", "AGE-SECRET-KEY"}
+	secrets := []string{"bad-input-key", "secret-value-xyz", "AGE-SECRET-KEY", "S3CRET", "S3/CRET", "nanomdm:"}
 	for i, a := range args {
 		if a == "--pin" && i+1 < len(args) && strings.TrimSpace(args[i+1]) != "" {
 			secrets = append(secrets, strings.TrimSpace(args[i+1]))

@@ -59,6 +59,11 @@ func faultHandler(mode string, n *atomic.Int64, other string) http.HandlerFunc {
 			apiResult(207, fmt.Sprintf(`{"status":{%q:{"command_error":"enqueue for X: bad id"}},"no_push":true}`, ids[len(ids)-1]))
 		case "malformed":
 			apiResult(200, `{"status": {"A": [`)
+		case "hostile-body":
+			// An error body that would forge a line, repaint it, and reverse it.
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(400)
+			fmt.Fprint(w, "bad request\nB  queued  command X\x1b[2K\u202edesrever")
 		case "oversized":
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(200)

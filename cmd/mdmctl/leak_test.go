@@ -19,7 +19,7 @@ import (
 var scriptSecrets = []string{
 	"nanomdm-test-key", "counting-key", "micromdm-test-key", "fleet-test-token", "fault-key", "bad-input-key",
 	"s3cr3t-prod-key", "hook-secret", "wrong-secret", "wrong-key",
-	"482913", "246810",
+	"482913", "246810", "url-s3cret",
 }
 
 const (

@@ -12,6 +12,8 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmd/factory"
 	"github.com/mdmctl/mdmctl/pkg/cmd/root"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
+	"github.com/mdmctl/mdmctl/pkg/output"
 )
 
 func main() {
@@ -26,10 +28,10 @@ func run() int {
 	if err != nil && !cmdutil.IsSilent(err) {
 		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+oneLine(err.Error()))
 		if hint := cmdutil.HintOf(err); hint != "" {
-			fmt.Fprintln(f.IOStreams.ErrOut, hint)
+			fmt.Fprintln(f.IOStreams.ErrOut, output.Escape(hint))
 		}
 	}
-	return cmdutil.ExitCode(err)
+	return exitcode.Of(err)
 }
 
 // interruptContext is cancelled by the first SIGINT or SIGTERM, so a run
@@ -42,13 +44,14 @@ func interruptContext() (context.Context, func()) {
 		<-sigs
 		cancel()
 		<-sigs
-		os.Exit(cmdutil.ExitInterrupted)
+		os.Exit(exitcode.Interrupted)
 	}()
 	return ctx, func() { signal.Stop(sigs); cancel() }
 }
 
 // oneLine folds a multi-line message (some libraries' errors) into the one
-// line a script can log and match.
+// line a script can log and match, and escapes the controls left (a
+// server's error body may hold any).
 func oneLine(msg string) string {
-	return strings.Join(strings.Fields(msg), " ")
+	return output.Escape(strings.Join(strings.Fields(msg), " "))
 }

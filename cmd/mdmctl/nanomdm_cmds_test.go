@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -79,17 +80,19 @@ func cmdEnroll(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	f, behavior := parseFacts(ts, args[1:])
 	f.UDID = args[0]
-	d, err := set.server.Enroll(context.Background(), f, simdevice.Behave(behavior))
+	d, err := set.server.Enroll(context.Background(), f, behavior)
 	ts.Check(err)
 	set.mu.Lock()
 	set.devices[f.UDID] = d
 	set.mu.Unlock()
 }
 
-// parseFacts reads [behavior] [platform=P model=M os=V] arguments.
-func parseFacts(ts *testscript.TestScript, args []string) (simdevice.Facts, simdevice.Kind) {
+// parseFacts reads [behavior] [platform=P model=M os=V] arguments; the
+// behavior may be error-says="TEXT" (a Go string literal): the device
+// answers DeviceLock with an Error whose LocalizedDescription is TEXT.
+func parseFacts(ts *testscript.TestScript, args []string) (simdevice.Facts, simdevice.Behavior) {
 	var f simdevice.Facts
-	behavior := simdevice.Acknowledge
+	var behavior simdevice.Behavior = simdevice.Acknowledge
 	for _, a := range args {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
@@ -103,6 +106,14 @@ func parseFacts(ts *testscript.TestScript, args []string) (simdevice.Facts, simd
 			f.Model = v
 		case "os":
 			f.OSVersion = v
+		case "error-says":
+			text, err := strconv.Unquote(v)
+			ts.Check(err)
+			behavior = simdevice.BehaviorFunc(func(cmd apple.ParsedCommand, _ int) apple.Response {
+				r := simdevice.FormatErrorResponse(cmd.CommandUUID, text)
+				r.Status = apple.StatusError
+				return r
+			})
 		default:
 			ts.Fatalf("unknown device option %q", a)
 		}
@@ -165,14 +176,16 @@ func cmdPoll(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdFreeAddr sets NAME to a free loopback host:port.
+// cmdFreeAddr sets NAME to a free loopback host:port, and NAME_PORT to
+// its port (for a listener on every interface).
 func cmdFreeAddr(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: free-addr NAME")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	ts.Check(err)
-	addr := l.Addr().String()
+	addr := l.Addr().(*net.TCPAddr)
 	ts.Check(l.Close())
-	ts.Setenv(args[0], addr)
+	ts.Setenv(args[0], addr.String())
+	ts.Setenv(args[0]+"_PORT", strconv.Itoa(addr.Port))
 }

@@ -142,6 +142,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"escrow-one-pin":      cmdEscrowOnePIN,
 		"age-keygen":          cmdAgeKeygen,
 		"received-pin":        cmdReceivedPIN,
+		"forge-event":         cmdForgeEvent,
 	}
 }
 

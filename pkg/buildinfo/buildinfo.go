@@ -1,5 +1,12 @@
-// Package buildinfo reports mdmctl's version, commit and build date: set by
-// the release's -ldflags, else read from the Go module build info.
+// Package buildinfo reports mdmctl's version, commit and its date: set by
+// the release's -ldflags, else read from the Go module build info. The
+// ldflags win field by field and the build info fills only what they leave
+// empty, so a release says exactly what goreleaser stamped (the commit and
+// the commit's date, as the build info would), and a build from a git
+// checkout (go build, go install, with VCS stamping on: the default, unless
+// GOFLAGS says -buildvcs=false) names its commit, "+dirty" when the tree had
+// changes. Go stamps only a checkout whose .git is a folder, not a linked
+// worktree.
 package buildinfo
 
 import (
@@ -25,17 +32,7 @@ type Info struct {
 func Get() Info {
 	info := Info{Version: Version, Commit: Commit, Date: Date}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			info.Version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch {
-			case s.Key == "vcs.revision" && info.Commit == "":
-				info.Commit = s.Value
-			case s.Key == "vcs.time" && info.Date == "":
-				info.Date = s.Value
-			}
-		}
+		info = fromBuildInfo(info, bi)
 	}
 	if info.Version == "" {
 		info.Version = "dev"
@@ -45,6 +42,26 @@ func Get() Info {
 	}
 	if info.Date == "" {
 		info.Date = "unknown"
+	}
+	return info
+}
+
+func fromBuildInfo(info Info, bi *debug.BuildInfo) Info {
+	if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		info.Version = bi.Main.Version
+	}
+	vcs := map[string]string{}
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	if info.Commit == "" && vcs["vcs.revision"] != "" {
+		info.Commit = vcs["vcs.revision"]
+		if vcs["vcs.modified"] == "true" {
+			info.Commit += "+dirty"
+		}
+	}
+	if info.Date == "" {
+		info.Date = vcs["vcs.time"]
 	}
 	return info
 }

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
@@ -37,6 +38,9 @@ func (f *AnswerFeed) Subscribe(c *webhook.Collector, flag string) (string, error
 		if f.settings.WebhookListen == "" {
 			return "", Usagef("%s needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach", flag)
 		}
+		if _, err := f.Check(); err != nil {
+			return "", err
+		}
 		fanout := &webhook.Fanout{}
 		rc := &webhook.Receiver{Collector: fanout}
 		if f.settings.WebhookHMACKey != "" {
@@ -50,6 +54,32 @@ func (f *AnswerFeed) Subscribe(c *webhook.Collector, flag string) (string, error
 	}
 	f.fanout.Add(c)
 	return f.url, nil
+}
+
+// Check refuses a receiver that would count unsigned events from beyond
+// this machine: on 0.0.0.0, [::], an empty host or any address not
+// loopback, anyone who reaches it could post a forged "Acknowledged" for a
+// device (one that does not exist, even) and the run would report it
+// locked. With --webhook-allow-unsigned it returns the warning to print on
+// every run instead. Nothing is checked when answers come from the
+// connection. Subscribe checks too; callers check first to refuse before
+// asking or sending anything.
+func (f *AnswerFeed) Check() (warning string, err error) {
+	s := f.settings
+	if f.conn.Answers != nil || s.WebhookListen == "" || s.WebhookHMACKey != "" {
+		return "", nil
+	}
+	local, err := webhook.LoopbackOnly(s.WebhookListen)
+	switch {
+	case err != nil:
+		return "", &UsageError{Err: err}
+	case local:
+		return "", nil
+	case s.WebhookAllowUnsigned:
+		return fmt.Sprintf("--webhook-allow-unsigned: anyone who can reach %s can post a forged device answer", s.WebhookListen), nil
+	}
+	return "", Usagef("refusing unsigned webhook events on --webhook-listen %s, which other machines can reach (anyone could forge a device's answer): "+
+		"give the key NanoMDM signs with (--webhook-hmac-key-file or MDMCTL_WEBHOOK_HMAC_KEY), listen on 127.0.0.1, or pass --webhook-allow-unsigned", s.WebhookListen)
 }
 
 // Receiver is mdmctl's webhook receiver, nil when answers come from the

@@ -1,29 +1,13 @@
-// Package cmdutil holds what every mdmctl command shares: typed errors and
-// the single mapping from errors to documented exit codes.
+// Package cmdutil holds what every mdmctl command shares: the factory of
+// its dependencies, the answer feed, and the typed errors whose category
+// pkg/exitcode maps to an exit code.
 package cmdutil
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
-
-	"github.com/mdmctl/mdmctl/pkg/server"
-)
-
-// Exit codes; stable, documented in the README and `mdmctl help exit-codes`.
-const (
-	ExitOK          = 0   // every device queued (and pushed unless --no-push); with --wait, every device Acknowledged
-	ExitFailure     = 1   // nothing queued, or another error
-	ExitUsage       = 2   // usage error or invalid input (or nothing known by that name); nothing was sent
-	ExitPartial     = 3   // some devices failed, or were queued without a push
-	ExitAuth        = 4   // the server rejected the credentials
-	ExitUnavailable = 5   // server unreachable, timed out, or 5xx without an answer; some device unknown (may be queued)
-	ExitRefused     = 6   // refused by the Apple silicon safety guard; nothing was sent
-	ExitDeviceError = 7   // --wait: a device answered Error or CommandFormatError
-	ExitNoAnswer    = 8   // --wait: the wait ended with devices that never answered
-	ExitInterrupted = 130 // interrupted (Ctrl-C)
 )
 
 // UsageError is bad input: a flag, argument, file or environment value.
@@ -67,36 +51,6 @@ func (e *CancelError) Error() string {
 type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return "exit " + strconv.Itoa(e.Code) }
-
-// ExitCode maps any error returned by a command to its exit code. It is the
-// only place that does.
-func ExitCode(err error) int {
-	var (
-		exitErr    *ExitError
-		usageErr   *UsageError
-		notFound   *NotFoundError
-		cancelErr  *CancelError
-		unavail    *server.UnavailableError
-		protocolEr *server.ProtocolError
-	)
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &exitErr):
-		return exitErr.Code
-	case errors.Is(err, context.Canceled), errors.As(err, &cancelErr) && cancelErr.Interrupted:
-		return ExitInterrupted
-	case errors.As(err, &usageErr), errors.As(err, &notFound):
-		return ExitUsage
-	case errors.Is(err, server.ErrUnauthorized):
-		return ExitAuth
-	case errors.As(err, &unavail), errors.Is(err, context.DeadlineExceeded):
-		return ExitUnavailable
-	case errors.As(err, &protocolEr):
-		return ExitFailure
-	}
-	return ExitFailure
-}
 
 // IsSilent reports whether main should print nothing for err: the command
 // already reported everything.

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mdmctl/mdmctl/internal/redact"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -87,23 +88,29 @@ func ValidateKind(kind string) error {
 
 // ValidateServerURL accepts an absolute http(s) URL without credentials,
 // query or fragment; a path prefix (NanoHUB's /api/v1/nanomdm) is kept. The
-// raw kind's URL is a template that may carry {udid} and a query.
+// raw kind's URL is a template that may carry {udid} and a query. Its
+// errors show the URL with any user and password redacted.
 func ValidateServerURL(kind, raw string) (*url.URL, error) {
+	shown := redact.URL(raw)
 	u, err := url.Parse(raw)
 	switch {
+	case shown != raw:
+		// Refused, not used: a key in the URL lands in shell history, and
+		// the config file and process listings would show it. Checked
+		// first: Go's parse error ("invalid port \":S3CRET\"") can quote
+		// the password.
+		return nil, fmt.Errorf("invalid server URL %q: credentials belong in an API key file, not the URL (use --api-key-file or MDMCTL_API_KEY, and --api-user for the user)", shown)
 	case err != nil:
 		return nil, fmt.Errorf("invalid server URL %q: %v", raw, errors.Unwrap(err))
 	case u.Scheme == "" || (u.Host == "" && u.Opaque != ""):
 		// "mdm.example.com" parses as a path, "mdm.example.com:8443" as scheme and opaque.
-		return nil, fmt.Errorf("invalid server URL %q: add https://, as in https://%s", raw, raw)
+		return nil, fmt.Errorf("invalid server URL %q: add https://, as in https://%s", shown, shown)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("invalid server URL %q: scheme must be http or https", raw)
+		return nil, fmt.Errorf("invalid server URL %q: scheme must be http or https", shown)
 	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("invalid server URL %q: no host", raw)
-	case u.User != nil:
-		return nil, fmt.Errorf("invalid server URL: credentials belong in an API key file, not the URL")
+		return nil, fmt.Errorf("invalid server URL %q: no host", shown)
 	case u.Fragment != "" || (u.RawQuery != "" && !takesQuery(kind)):
-		return nil, fmt.Errorf("invalid server URL %q: no query or fragment allowed", raw)
+		return nil, fmt.Errorf("invalid server URL %q: no query or fragment allowed", shown)
 	}
 	return u, nil
 }
@@ -136,6 +143,9 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config file: %w", err)
 	}
+	if err := caseCollision(data); err != nil {
+		return nil, fmt.Errorf("config file %s: %v", path, err)
+	}
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
@@ -151,6 +161,34 @@ func Load(path string) (*File, error) {
 		}
 	}
 	return &f, nil
+}
+
+// caseCollision refuses context names that differ only in case. Viper
+// folds keys to lowercase, so "Prod" and "prod" would silently merge into
+// one context and a lock could go to the other one's server: the names are
+// read from the YAML itself, before viper sees them. A file that is not
+// YAML is left to viper to report.
+func caseCollision(data []byte) error {
+	var raw struct {
+		Contexts map[string]yaml.Node `yaml:"contexts"`
+	}
+	if yaml.Unmarshal(data, &raw) != nil {
+		return nil
+	}
+	names := make([]string, 0, len(raw.Contexts))
+	for name := range raw.Contexts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := map[string]string{}
+	for _, name := range names {
+		folded := strings.ToLower(name)
+		if other, ok := seen[folded]; ok {
+			return fmt.Errorf("contexts %q and %q differ only in case, and mdmctl reads them as one: rename or delete one", other, name)
+		}
+		seen[folded] = name
+	}
+	return nil
 }
 
 // Save writes the file atomically with mode 0600: it may hold an API key.
@@ -199,7 +237,8 @@ func (f *File) ContextNames() []string {
 	return names
 }
 
-// Redacted returns a copy safe to print: inline API keys are replaced.
+// Redacted returns a copy safe to print: inline API keys are replaced, and
+// so are a user and password written into a server URL by hand.
 func (f *File) Redacted() *File {
 	out := &File{CurrentContext: f.CurrentContext}
 	if f.Contexts != nil {
@@ -209,6 +248,7 @@ func (f *File) Redacted() *File {
 		if c.APIKey != "" {
 			c.APIKey = Redacted
 		}
+		c.Server = redact.URL(c.Server)
 		out.Contexts[n] = c
 	}
 	return out

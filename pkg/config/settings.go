@@ -42,8 +42,11 @@ type Settings struct {
 	WebhookListen      string
 	WebhookHMACKey     string // secret: never print
 	PINEscrowRecipient string // an age public key or recipients file; public
-	InsecureSkipVerify bool
-	AllowInsecureHTTP  bool
+	// WebhookAllowUnsigned lets the receiver take unsigned events on an
+	// address beyond loopback (--webhook-allow-unsigned).
+	WebhookAllowUnsigned bool
+	InsecureSkipVerify   bool
+	AllowInsecureHTTP    bool
 	// History is the lock history's file: --history, MDMCTL_HISTORY, or
 	// $XDG_STATE_HOME/mdmctl/history.db; "" when there is no home to put it in.
 	History string
@@ -66,7 +69,7 @@ type Source struct {
 
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
-	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file",
+	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file", "webhook-allow-unsigned",
 	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient", "history"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
@@ -125,18 +128,19 @@ func Resolve(f *File, src Source) (Settings, error) {
 	}
 
 	s := Settings{
-		Context:            name,
-		Server:             v.GetString("server"),
-		Kind:               v.GetString("kind"),
-		APIUser:            v.GetString("api-user"),
-		CAFile:             v.GetString("ca-file"),
-		ClientCertFile:     v.GetString("client-cert-file"),
-		ClientKeyFile:      v.GetString("client-key-file"),
-		WebhookListen:      v.GetString("webhook-listen"),
-		PINEscrowRecipient: v.GetString("pin-escrow-recipient"),
-		InsecureSkipVerify: v.GetBool("insecure-skip-verify"),
-		AllowInsecureHTTP:  v.GetBool("allow-insecure-http"),
-		History:            v.GetString("history"),
+		Context:              name,
+		Server:               v.GetString("server"),
+		Kind:                 v.GetString("kind"),
+		APIUser:              v.GetString("api-user"),
+		CAFile:               v.GetString("ca-file"),
+		ClientCertFile:       v.GetString("client-cert-file"),
+		ClientKeyFile:        v.GetString("client-key-file"),
+		WebhookListen:        v.GetString("webhook-listen"),
+		PINEscrowRecipient:   v.GetString("pin-escrow-recipient"),
+		InsecureSkipVerify:   v.GetBool("insecure-skip-verify"),
+		WebhookAllowUnsigned: v.GetBool("webhook-allow-unsigned"),
+		AllowInsecureHTTP:    v.GetBool("allow-insecure-http"),
+		History:              v.GetString("history"),
 	}
 	if s.History == "" {
 		if state, err := StateHome(src.Getenv); err == nil {

@@ -10,11 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdmctl/mdmctl/internal/redact"
 	"github.com/mdmctl/mdmctl/pkg/apple"
 )
 
 // tracer writes one line per request and reply to w, with the
-// Authorization header and any PIN in a body redacted.
+// Authorization header, any userinfo in the URL and any PIN in a body
+// redacted.
 type tracer struct {
 	next http.RoundTripper
 	mu   sync.Mutex
@@ -33,7 +35,7 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Authorization") != "" {
 		auth = " Authorization: REDACTED"
 	}
-	t.printf("> %s %s%s", req.Method, req.URL.Redacted(), auth)
+	t.printf("> %s %s%s", req.Method, redact.URL(req.URL.String()), auth)
 	switch mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); {
 	case len(body) == 0:
 	case strings.HasSuffix(mediaType, "xml") || mediaType == "application/x-apple-aspen-mdm":

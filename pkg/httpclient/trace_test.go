@@ -14,7 +14,8 @@ import (
 )
 
 // TestTraceRedacts: the debug trace names each exchange but never shows
-// the Authorization header, a plist's PIN, or a body it cannot redact.
+// the Authorization header, a user or password in the URL, a plist's PIN,
+// or a body it cannot redact.
 func TestTraceRedacts(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -29,10 +30,12 @@ func TestTraceRedacts(t *testing.T) {
 		name, contentType string
 		body              []byte
 		want              string
+		userinfo          string // written into the request URL
 	}{
-		{"NanoMDM plist", "application/xml; charset=UTF-8", plist, "<key>PIN</key> <string>REDACTED</string>"},
-		{"raw exchange plist", "application/x-apple-aspen-mdm", plist, "Return to IT"},
-		{"Fleet JSON", "application/json", []byte(`{"command":"` + base64.StdEncoding.EncodeToString(plist) + `"}`), "body: application/json, not shown"},
+		{"NanoMDM plist", "application/xml; charset=UTF-8", plist, "<key>PIN</key> <string>REDACTED</string>", ""},
+		{"raw exchange plist", "application/x-apple-aspen-mdm", plist, "Return to IT", ""},
+		{"Fleet JSON", "application/json", []byte(`{"command":"` + base64.StdEncoding.EncodeToString(plist) + `"}`), "body: application/json, not shown", ""},
+		{"URL with userinfo", "application/xml", plist, "> PUT http://REDACTED@127.0.0.1", "urluser:url-secret@"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,7 +44,7 @@ func TestTraceRedacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPut, srv.URL+"/v1/enqueue/A", bytes.NewReader(tt.body))
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPut, strings.Replace(srv.URL, "//", "//"+tt.userinfo, 1)+"/v1/enqueue/A", bytes.NewReader(tt.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +56,7 @@ func TestTraceRedacts(t *testing.T) {
 			}
 			resp.Body.Close()
 			out := trace.String()
-			for _, secret := range []string{"482913", "api-secret", base64.StdEncoding.EncodeToString([]byte("nanomdm:api-secret")), base64.StdEncoding.EncodeToString(plist)[:40]} {
+			for _, secret := range []string{"482913", "api-secret", "urluser", "url-secret", base64.StdEncoding.EncodeToString([]byte("nanomdm:api-secret")), base64.StdEncoding.EncodeToString(plist)[:40]} {
 				if strings.Contains(out, secret) {
 					t.Fatalf("trace shows %q:\n%s", secret, out)
 				}

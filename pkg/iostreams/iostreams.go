@@ -63,9 +63,6 @@ func Test() (s *IOStreams, in, out, errOut *bytes.Buffer) {
 // SetTTY marks the streams as terminals (tests of prompts and color).
 func (s *IOStreams) SetTTY(in, out, errOut bool) { s.inTTY, s.outTTY, s.errTTY = in, out, errOut }
 
-// IsStdinTTY reports whether standard input is a terminal.
-func (s *IOStreams) IsStdinTTY() bool { return s.inTTY }
-
 // IsStdoutTTY reports whether standard output is a terminal.
 func (s *IOStreams) IsStdoutTTY() bool { return s.outTTY }
 
@@ -109,9 +106,6 @@ func (p Palette) Yellow(s string) string { return p.paint(color.FgYellow, s) }
 
 // Red for failures.
 func (p Palette) Red(s string) string { return p.paint(color.FgRed, s) }
-
-// Bold for emphasis.
-func (p Palette) Bold(s string) string { return p.paint(color.Bold, s) }
 
 // Enabled reports whether the palette colors.
 func (p Palette) Enabled() bool { return p.on }

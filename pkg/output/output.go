@@ -88,8 +88,10 @@ func (p *textPrinter) Flush() error {
 		outcomeWidth = max(outcomeWidth, len(d.Outcome))
 	}
 	for _, d := range p.batch {
-		line := pad(d.ID, p.idWidth) + "  " + paint(p.colors, d.Outcome, string(d.Outcome))
-		if detail := Detail(d); detail != "" {
+		// What a device or server said is escaped: a newline in it would
+		// print a forged line for another device.
+		line := pad(Escape(d.ID), p.idWidth) + "  " + paint(p.colors, d.Outcome, string(d.Outcome))
+		if detail := Escape(Detail(d)); detail != "" {
 			line += strings.Repeat(" ", outcomeWidth-len(d.Outcome)) + "  " + detail
 		}
 		if _, err := p.out.WriteString(line + "\n"); err != nil {

@@ -66,15 +66,6 @@ func (f Facts) EffectivePlatform() apple.Platform {
 	return p
 }
 
-// AppleDevice is what the guard needs to know; an unparsable OS version is unknown.
-func (f Facts) AppleDevice() apple.Device {
-	v, err := apple.ParseVersion(f.OSVersion)
-	if err != nil {
-		v = nil
-	}
-	return apple.Device{Platform: f.Platform, Model: f.Model, OSVersion: v}
-}
-
 // Received is one command delivery as the device got it.
 type Received struct {
 	Raw []byte // the body exactly as the server sent it
@@ -264,12 +255,6 @@ type tokenUpdateMessage struct {
 	PushMagic   string `plist:"PushMagic"`
 }
 
-type checkOutMessage struct {
-	MessageType string `plist:"MessageType"`
-	Topic       string `plist:"Topic"`
-	UDID        string `plist:"UDID"`
-}
-
 // AuthenticateMessage is the Authenticate plist the device sends. DeviceName,
 // Model and ModelName are macOS-only keys (required there); the rest go
 // out on every platform when known.
@@ -366,18 +351,6 @@ func (d *Device) TokenUpdate(ctx context.Context) error {
 	}
 	if _, err := d.put(ctx, d.checkInURL(), ContentTypeCheckIn, body); err != nil {
 		return fmt.Errorf("%s: TokenUpdate: %w", d.Facts.UDID, err)
-	}
-	return nil
-}
-
-// CheckOut sends the CheckOut check-in of a device leaving management.
-func (d *Device) CheckOut(ctx context.Context) error {
-	body, err := plist.MarshalIndent(checkOutMessage{MessageType: "CheckOut", Topic: d.Topic, UDID: d.Facts.UDID}, plist.XMLFormat, "\t")
-	if err != nil {
-		return err
-	}
-	if _, err := d.put(ctx, d.checkInURL(), ContentTypeCheckIn, body); err != nil {
-		return fmt.Errorf("%s: CheckOut: %w", d.Facts.UDID, err)
 	}
 	return nil
 }

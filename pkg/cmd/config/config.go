@@ -24,7 +24,14 @@ func NewCmdConfig(f *cmdutil.Factory) *cobra.Command {
 or --config / MDMCTL_CONFIG). The file is written with mode 0600.
 
 A context names a server URL, its kind and where its API key is. The built-in
-context "sandbox" needs no configuration.`,
+context "sandbox" needs no configuration.
+
+A server URL holding a user or password (https://nanomdm:KEY@host) is
+refused: the key would land in shell history. Put it in a key file
+(--api-key-file) or MDMCTL_API_KEY, the user in --api-user. view and
+get-contexts redact such a URL in a hand-written file. Context names that
+differ only in case (Prod, prod) are refused when the file is read: mdmctl
+would read them as one.`,
 	}
 	cmd.AddCommand(
 		newCmdSetContext(f),
@@ -288,6 +295,7 @@ func newCmdGetContexts(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			rows := []contextRow{}
+			file = file.Redacted()
 			for _, name := range file.ContextNames() {
 				c := file.Contexts[name]
 				kind := c.Kind

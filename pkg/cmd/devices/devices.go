@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
@@ -94,6 +95,7 @@ locked, 6 when the guard would refuse one, 8 when one did not answer.`,
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
 	fl.String("webhook-listen", "", "address of mdmctl's webhook receiver, e.g. 127.0.0.1:9099 (point NanoMDM's -webhook-url at it)")
 	fl.String("webhook-hmac-key-file", "", "file holding the key NanoMDM signs webhooks with (-webhook-hmac-key)")
+	fl.Bool("webhook-allow-unsigned", false, "let the receiver take unsigned events on an address other machines can reach (refused otherwise: anyone could forge an answer)")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{output.FormatText, output.FormatJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -151,6 +153,13 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	defer feed.Close(ctx)
 	where := conn.Name
 	if !conn.Synchronous {
+		warning, err := feed.Check()
+		if err != nil {
+			return err
+		}
+		if warning != "" {
+			fmt.Fprintln(opts.IO.ErrOut, opts.IO.ColorErr().Yellow("warning: "+warning))
+		}
 		url, err := feed.Subscribe(inquiry.Collector, "devices inspect")
 		if err != nil {
 			return err
@@ -222,13 +231,13 @@ func judge(t *fleet.Target, reply fleet.Reply) Inspection {
 // exitCode: 6 when the guard would refuse a device, else 8 when one gave
 // no facts, else 0.
 func exitCode(results []Inspection) int {
-	code := cmdutil.ExitOK
+	code := exitcode.OK
 	for _, r := range results {
 		switch {
 		case r.Verdict == VerdictRefuse:
-			return cmdutil.ExitRefused
+			return exitcode.Refused
 		case r.Facts == nil:
-			code = cmdutil.ExitNoAnswer
+			code = exitcode.NoAnswer
 		}
 	}
 	return code
@@ -249,7 +258,7 @@ func printInspections(opts *InspectOptions, results []Inspection) error {
 		if r.Facts != nil {
 			facts = output.Facts(*r.Facts)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Verdict, facts, orDash(r.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", output.Escape(r.ID), r.Verdict, output.Escape(facts), output.Escape(orDash(r.Reason)))
 	}
 	return tw.Flush()
 }

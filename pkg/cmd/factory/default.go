@@ -21,6 +21,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
+	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/server"
 	// Every kind mdmctl ships registers itself.
 	_ "github.com/mdmctl/mdmctl/pkg/server/drivers"
@@ -157,7 +158,7 @@ func open(ctx context.Context, d server.Driver, cfg server.Config) (*cmdutil.Con
 }
 
 func warn(streams *iostreams.IOStreams, msg string) {
-	fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: "+msg))
+	fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: "+output.Escape(msg)))
 }
 
 func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {

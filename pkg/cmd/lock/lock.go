@@ -116,6 +116,15 @@ given by flag, file or MDMCTL_PIN must be given again and is checked. Every
 device of the run is reported once: those not sent again with their
 journaled outcome, marked (earlier run).
 
+With --wait (NanoMDM, MicroMDM) answers come to mdmctl's webhook receiver
+on --webhook-listen. On an address other machines can reach (0.0.0.0, [::],
+":9099", a LAN address) it needs the key NanoMDM signs events with
+(--webhook-hmac-key-file, MDMCTL_WEBHOOK_HMAC_KEY), or --webhook-allow-unsigned
+(warned on every run): otherwise anyone could post a forged answer, and the
+run is refused (exit 2). Events for a device or CommandUUID the run did not
+send never count. Text a device or server sends (descriptions, error bodies)
+is printed with control characters, newlines and bidi controls escaped.
+
 Every lock sent is also recorded in the lock history (mdmctl history,
 mdmctl status). A Mac whose earlier lock with a PIN still holds (queued,
 unanswered or acknowledged) is not sent another PIN: it is refused (exit 6
@@ -180,6 +189,7 @@ anyway. Devices known not to be Macs are never held back.`,
 	fl.Lookup("wait").NoOptDefVal = "2m"
 	fl.String("webhook-listen", "", "address of mdmctl's webhook receiver for --wait, e.g. 127.0.0.1:9099 (point NanoMDM's -webhook-url at it)")
 	fl.String("webhook-hmac-key-file", "", "file holding the key NanoMDM signs webhooks with (-webhook-hmac-key)")
+	fl.Bool("webhook-allow-unsigned", false, "let the receiver take unsigned events on an address other machines can reach (refused otherwise: anyone could forge an answer)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the command plist and send nothing")
 	fl.BoolVar(&opts.ShowPINs, "show-pins", false, "print PINs in the output (they are redacted otherwise)")
 	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl, csv")

@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -91,7 +92,7 @@ func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]strin
 	return out.String(), errOut.String(), err
 }
 
-func exitCode(err error) int { return cmdutil.ExitCode(err) }
+func exitCode(err error) int { return exitcode.Of(err) }
 
 func TestRunOutcomesAndExitCodes(t *testing.T) {
 	tests := []struct {
@@ -167,7 +168,7 @@ func TestRunSendsThePINItWasGiven(t *testing.T) {
 
 func TestWaitArgumentTrap(t *testing.T) {
 	_, _, err := runLock(t, &fakeServer{}, "--udid A --platform ios --wait 20s", nil)
-	if exitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "--wait=20s") {
+	if exitCode(err) != exitcode.Usage || !strings.Contains(err.Error(), "--wait=20s") {
 		t.Fatalf("got %v", err)
 	}
 }

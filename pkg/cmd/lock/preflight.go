@@ -8,6 +8,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
@@ -160,7 +161,7 @@ func (r *runner) refuseUnknown(targets []*fleet.Target) {
 
 func (r *runner) errorf(format string, args ...any) {
 	io := r.opts.IO
-	fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+fmt.Sprintf(format, args...)))
+	fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+output.Escape(fmt.Sprintf(format, args...))))
 }
 
 // listSome names up to five items and counts the rest.

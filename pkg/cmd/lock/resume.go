@@ -83,6 +83,11 @@ func runResume(ctx context.Context, opts *Options) error {
 			return err
 		}
 		defer conn.Close()
+		if opts.Wait > 0 && !conn.Synchronous {
+			if err := r.checkReceiver(conn, settings); err != nil {
+				return err
+			}
+		}
 	}
 	for _, d := range plan.earlier {
 		r.emit(d)

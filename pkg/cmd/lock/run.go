@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
@@ -157,7 +158,7 @@ func (r *runner) startProgress(total int) {
 
 func (r *runner) warn(msg string) {
 	io := r.opts.IO
-	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+msg))
+	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+output.Escape(msg)))
 }
 
 // warnLater keeps a warning for showWarnings.
@@ -247,6 +248,11 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Connecting sends nothing yet: settings errors come before the question.
 		if conn == nil {
 			if err := connect(); err != nil {
+				return err
+			}
+		}
+		if (opts.Wait > 0 || len(asked) > 0) && !conn.Synchronous {
+			if err := r.checkReceiver(conn, settings); err != nil {
 				return err
 			}
 		}
@@ -518,20 +524,17 @@ func (r *runner) finish(sendErr error) error {
 	if err := r.printer.End(r.run); err != nil {
 		return err
 	}
-	code := cmdutil.RunExitCode(r.run.Summary, sendErr)
-	if r.run.Interrupted {
-		code = cmdutil.ExitInterrupted
-	}
-	if code != cmdutil.ExitOK && sendErr != nil && r.run.Summary.Total() > 1 {
+	code := exitcode.OfRun(r.run.Summary, r.run.Interrupted, sendErr)
+	if code != exitcode.OK && sendErr != nil && r.run.Summary.Total() > 1 {
 		// Each device's line carries the error; say once what it was. A
 		// lone device's line already says it all.
 		io := r.opts.IO
-		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+sendErr.Error()))
+		fmt.Fprintln(io.ErrOut, io.ColorErr().Red("error: "+output.Escape(sendErr.Error())))
 	}
 	if r.journal != nil {
 		r.journal.close(r)
 	}
-	if code == cmdutil.ExitOK {
+	if code == exitcode.OK {
 		return nil
 	}
 	return &cmdutil.ExitError{Code: code}

@@ -11,8 +11,8 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 )
 
@@ -102,7 +102,7 @@ func TestPinOfSeveralLocks(t *testing.T) {
 		t.Errorf("--command-uuid U1: %q, %v", stdout, err)
 	}
 	_, _, _, err = runPin(t, &Options{Escrow: path, Device: "MAC-1", CommandUUID: "U9"})
-	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `command "U9"`) {
+	if exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), `command "U9"`) {
 		t.Errorf("--command-uuid U9: %v", err)
 	}
 }
@@ -140,7 +140,7 @@ func TestPinRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := tt.opts
 			stdout, _, _, err := runPin(t, &opts)
-			if got := cmdutil.ExitCode(err); got != tt.code || !strings.Contains(err.Error(), tt.want) {
+			if got := exitcode.Of(err); got != tt.code || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("exit %d, error %v; want %d, %q", got, err, tt.code, tt.want)
 			}
 			if stdout != "" || (err != nil && strings.Contains(err.Error(), "482917")) {

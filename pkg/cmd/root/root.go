@@ -59,7 +59,7 @@ set-up) shows the whole flow:
 	pf := cmd.PersistentFlags()
 	pf.String("config", "", "config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)")
 	pf.String("context", "", "context from the config file to use")
-	pf.String("server", "", "MDM server URL (NanoHUB: include the /api/v1/nanomdm prefix)")
+	pf.String("server", "", "MDM server URL, no user or password in it (NanoHUB: include the /api/v1/nanomdm prefix)")
 	pf.String("kind", "", "server kind: "+strings.Join(server.Kinds(), ", "))
 	pf.String("api-user", "", "HTTP Basic user (default per kind: nanomdm, micromdm)")
 	pf.String("api-key-file", "", "file holding the API key")

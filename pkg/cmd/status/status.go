@@ -14,6 +14,7 @@ import (
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
@@ -139,11 +140,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if !waited && summary[report.NoAnswer] > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "%s keeps no answers to ask for: --wait=5m listens for them on the webhook receiver\n", settings.Kind)
 	}
-	code := cmdutil.RunExitCode(summary, nil)
-	if interrupted {
-		code = cmdutil.ExitInterrupted
-	}
-	if code != cmdutil.ExitOK {
+	if code := exitcode.OfRun(summary, interrupted, nil); code != exitcode.OK {
 		return &cmdutil.ExitError{Code: code}
 	}
 	return nil

@@ -11,12 +11,12 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 )
 
-// NewCmdVersion prints version, commit and build date.
+// NewCmdVersion prints version, commit and the commit's date.
 func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print mdmctl's version, commit and build date",
+		Short: "Print mdmctl's version, commit and the commit's date",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info := buildinfo.Get()
@@ -38,5 +38,5 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 
 // Line is the one-line form, also used by --version.
 func Line(info buildinfo.Info) string {
-	return fmt.Sprintf("mdmctl %s (commit %s, built %s)", info.Version, info.Commit, info.Date)
+	return fmt.Sprintf("mdmctl %s (commit %s of %s)", info.Version, info.Commit, info.Date)
 }

@@ -1,4 +1,4 @@
-package cmdutil_test
+package exitcode_test
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// TestExitCode pins the documented codes to the errors that produce them,
+// TestOf pins the documented codes to the errors that produce them,
 // also when wrapped.
-func TestExitCode(t *testing.T) {
+func TestOf(t *testing.T) {
 	wrap := func(err error) error { return fmt.Errorf("lock: %w", err) }
 	tests := []struct {
 		name string
@@ -36,14 +37,14 @@ func TestExitCode(t *testing.T) {
 		{"decided", &cmdutil.ExitError{Code: 7}, 7},
 	}
 	for _, tt := range tests {
-		if got := cmdutil.ExitCode(tt.err); got != tt.want {
-			t.Errorf("%s: ExitCode(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
+		if got := exitcode.Of(tt.err); got != tt.want {
+			t.Errorf("%s: Of(%v) = %d, want %d", tt.name, tt.err, got, tt.want)
 		}
 	}
 }
 
-// TestRunExitCode decides a run from its per-device outcomes.
-func TestRunExitCode(t *testing.T) {
+// TestOfRun decides a run from its per-device outcomes.
+func TestOfRun(t *testing.T) {
 	s := func(counts ...any) report.Summary {
 		out := report.Summary{}
 		for i := 0; i < len(counts); i += 2 {
@@ -80,8 +81,12 @@ func TestRunExitCode(t *testing.T) {
 		{"unknown wins over failed and device errors", s(report.Failed, 1, report.Unknown, 1, report.DeviceError, 1), nil, 5},
 	}
 	for _, tt := range tests {
-		if got := cmdutil.RunExitCode(tt.summary, tt.sendErr); got != tt.want {
-			t.Errorf("%s: RunExitCode(%v, %v) = %d, want %d", tt.name, tt.summary, tt.sendErr, got, tt.want)
+		if got := exitcode.OfRun(tt.summary, false, tt.sendErr); got != tt.want {
+			t.Errorf("%s: OfRun(%v, %v) = %d, want %d", tt.name, tt.summary, tt.sendErr, got, tt.want)
 		}
+	}
+	// An interrupted run exits 130 whatever its devices did.
+	if got := exitcode.OfRun(s(report.Acknowledged, 3), true, nil); got != 130 {
+		t.Errorf("interrupted run: %d, want 130", got)
 	}
 }
