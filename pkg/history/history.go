@@ -444,14 +444,3 @@ func (s *Store) PINReads(ctx context.Context, device string) ([]PINRead, error) 
 	}
 	return out, rows.Err()
 }
-
-// RedactServer is a server URL as the history keeps it: without a user or
-// password, so neither lands on disk.
-func RedactServer(server string) string {
-	u, err := url.Parse(server)
-	if err != nil || u.User == nil {
-		return server
-	}
-	u.User = nil
-	return u.String()
-}

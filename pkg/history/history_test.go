@@ -252,15 +252,3 @@ func TestOpenFailsClearly(t *testing.T) {
 		t.Fatalf("Open under a file: %v, want an error naming %s", err, path)
 	}
 }
-
-func TestRedactServer(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://nanomdm:S3CRET@mdm.example.com/api": "https://mdm.example.com/api",
-		"https://mdm.example.com":                    "https://mdm.example.com",
-		"sandbox":                                    "sandbox",
-	} {
-		if got := RedactServer(in); got != want {
-			t.Errorf("RedactServer(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
