@@ -181,15 +181,17 @@ func TestBadInput(t *testing.T) {
 }
 
 // cleanEnv is the process environment without any MDMCTL_ setting, with
-// HOME and XDG_CONFIG_HOME in dir so no user config is read.
+// HOME, XDG_CONFIG_HOME and XDG_STATE_HOME in dir so no user config is
+// read and no journal or history written outside it.
 func cleanEnv(dir string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MDMCTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
+		if !strings.HasPrefix(kv, "MDMCTL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") &&
+			!strings.HasPrefix(kv, "XDG_STATE_HOME=") {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "HOME="+dir, "XDG_CONFIG_HOME="+dir, "NO_COLOR=1")
+	return append(env, "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_STATE_HOME="+dir, "NO_COLOR=1")
 }
 
 // secretsOf lists the secret values a bad-input row passes: the API key, any

@@ -56,7 +56,8 @@ func TestConfirmationOnTerminal(t *testing.T) {
 	} {
 		requests.Store(0)
 		cmd := exec.Command(bin, "lock", "--udid", "A,B,C", "--platform", "ios", "--no-push")
-		cmd.Env = append(os.Environ(), "MDMCTL_SERVER="+srv.URL, "MDMCTL_API_KEY=k", "NO_COLOR=1", "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+		cmd.Env = append(os.Environ(), "MDMCTL_SERVER="+srv.URL, "MDMCTL_API_KEY=k", "NO_COLOR=1", "HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
+			"XDG_STATE_HOME="+t.TempDir(), "MDMCTL_HISTORY=")
 		tty, err := pty.Start(cmd)
 		if err != nil {
 			t.Fatal(err)

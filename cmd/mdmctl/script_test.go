@@ -89,7 +89,7 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 			env.Setenv(envLeakFile, leaks)
 			env.Setenv(envStorage, string(st))
 			env.Setenv("FLEET_N", fleetScale(st))
-			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_PIN_ESCROW_RECIPIENT", "NO_COLOR", "CLICOLOR_FORCE"} {
+			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_PIN_ESCROW_RECIPIENT", "MDMCTL_HISTORY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
 			return nil

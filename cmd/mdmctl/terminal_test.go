@@ -22,7 +22,7 @@ import (
 func terminalEnv(t *testing.T, extra ...string) []string {
 	home := t.TempDir()
 	env := append(os.Environ(), "NO_COLOR=1", "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"MDMCTL_SERVER=", "MDMCTL_API_KEY=", "MDMCTL_CONTEXT=", "MDMCTL_CONFIG=", "MDMCTL_PIN=")
+		"XDG_STATE_HOME="+filepath.Join(home, ".local", "state"), "MDMCTL_HISTORY=", "MDMCTL_SERVER=", "MDMCTL_API_KEY=", "MDMCTL_CONTEXT=", "MDMCTL_CONFIG=", "MDMCTL_PIN=")
 	return append(env, extra...)
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
@@ -23,6 +24,11 @@ type Factory struct {
 	Settings func(flags *pflag.FlagSet) (config.Settings, error)
 	// Connect opens the server the settings name.
 	Connect func(ctx context.Context, s config.Settings, opts ConnectOptions) (*Connection, error)
+	// OpenHistory opens the lock history the settings name; its errors
+	// are usage errors (exit 2), since nothing was sent.
+	OpenHistory func(s config.Settings) (*history.Store, error)
+	// OSUser names who runs mdmctl, for the history.
+	OSUser func() string
 }
 
 // ConnectOptions tune the connection to the run.

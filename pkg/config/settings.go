@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ const (
 	EnvAPIKey         = "MDMCTL_API_KEY"
 	EnvAPIKeyFile     = "MDMCTL_API_KEY_FILE"
 	EnvWebhookHMACKey = "MDMCTL_WEBHOOK_HMAC_KEY"
+	EnvHistory        = "MDMCTL_HISTORY"
 )
 
 // Settings are the resolved values for one run.
@@ -45,6 +47,9 @@ type Settings struct {
 	WebhookAllowUnsigned bool
 	InsecureSkipVerify   bool
 	AllowInsecureHTTP    bool
+	// History is the lock history's file: --history, MDMCTL_HISTORY, or
+	// $XDG_STATE_HOME/mdmctl/history.db; "" when there is no home to put it in.
+	History string
 	// Preflight is how long a lock waits for the devices' DeviceInformation
 	// answers; 0 means no preflight.
 	Preflight time.Duration
@@ -65,7 +70,7 @@ type Source struct {
 // plainKeys are resolved by viper from flag, env, then the context.
 var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file", "webhook-allow-unsigned",
-	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient"}
+	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient", "history"}
 
 // Resolve picks the context (--context, MDMCTL_CONTEXT, current-context) and
 // layers flags and environment over it.
@@ -135,6 +140,12 @@ func Resolve(f *File, src Source) (Settings, error) {
 		InsecureSkipVerify:   v.GetBool("insecure-skip-verify"),
 		WebhookAllowUnsigned: v.GetBool("webhook-allow-unsigned"),
 		AllowInsecureHTTP:    v.GetBool("allow-insecure-http"),
+		History:              v.GetString("history"),
+	}
+	if s.History == "" {
+		if state, err := StateHome(src.Getenv); err == nil {
+			s.History = filepath.Join(state, "mdmctl", "history.db")
+		}
 	}
 	if s.Kind == "" {
 		s.Kind = server.DefaultKind()
@@ -255,4 +266,20 @@ func describeFSError(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// StateHome is where mdmctl keeps state (run journals, the lock history):
+// $XDG_STATE_HOME, else ~/.local/state.
+func StateHome(getenv func(string) string) (string, error) {
+	if state := getenv("XDG_STATE_HOME"); state != "" {
+		return state, nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(home, ".local", "state"), nil
 }

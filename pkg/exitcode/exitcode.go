@@ -21,9 +21,9 @@ const (
 	Partial     = 3   // some devices failed, or were queued without a push
 	Auth        = 4   // the server rejected the credentials
 	Unavailable = 5   // server unreachable, timed out, or 5xx without an answer; some device unknown (may be queued)
-	Refused     = 6   // refused by the Apple silicon safety guard; nothing was sent
-	DeviceError = 7   // --wait: a device answered Error or CommandFormatError
-	NoAnswer    = 8   // --wait: the wait ended with devices that never answered
+	Refused     = 6   // refused by the Apple silicon safety guard, or held back from a second PIN; nothing was sent
+	DeviceError = 7   // --wait, status: a device answered Error or CommandFormatError
+	NoAnswer    = 8   // --wait, status: the wait ended with devices that never answered
 	Interrupted = 130 // interrupted (Ctrl-C)
 )
 

@@ -1,5 +1,5 @@
-// Package output renders a run's per-device results as text, JSON or JSON
-// Lines. Data goes to the data stream; the text summary to the message stream.
+// Package output renders a run's per-device results as text, JSON, JSON
+// Lines or CSV. Data goes to the data stream; the text summary to the message stream.
 package output
 
 import (
@@ -23,7 +23,7 @@ const (
 )
 
 // Formats lists the -o values, for validation and completion.
-var Formats = []string{FormatText, FormatJSON, FormatJSONL}
+var Formats = []string{FormatText, FormatJSON, FormatJSONL, FormatCSV}
 
 // Printer receives each device as its outcome is known, then the run.
 // Lines may wait in a buffer until Flush, which the caller invokes after
@@ -44,8 +44,10 @@ func New(format string, io *iostreams.IOStreams) (Printer, error) {
 		return &jsonPrinter{out: io.Out}, nil
 	case FormatJSONL:
 		return &jsonlPrinter{w: bufio.NewWriter(io.Out)}, nil
+	case FormatCSV:
+		return newCSVPrinter(io)
 	}
-	return nil, fmt.Errorf("unknown output format %q (want text, json or jsonl)", format)
+	return nil, fmt.Errorf("unknown output format %q (want text, json, jsonl or csv)", format)
 }
 
 type textPrinter struct {

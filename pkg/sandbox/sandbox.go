@@ -51,6 +51,9 @@ type Options struct {
 	// PollInterval is how often devices check in on their own, which is
 	// how a device that said NotNow gets the command again.
 	PollInterval time.Duration
+	// AnswersFile, when set, keeps the devices' final answers across runs:
+	// a later sandbox hands them to its subscribers (`mdmctl status`).
+	AnswersFile string
 }
 
 // Sandbox is a running in-process MDM with its fleet.
@@ -61,9 +64,12 @@ type Sandbox struct {
 
 	mu         sync.Mutex
 	collectors []*webhook.Collector
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	pushes     atomic.Int64
+	// woken are the devices pushed to, which Close lets check in.
+	woken   map[string]bool
+	answers *answerLog
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	pushes  atomic.Int64
 }
 
 // Start builds the server, enrolls the fleet and starts the devices.
@@ -72,7 +78,10 @@ func Start(opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{devices: map[string]*simdevice.Device{}, members: Fleet}
+	s := &Sandbox{devices: map[string]*simdevice.Device{}, members: Fleet, woken: map[string]bool{}}
+	if opts.AnswersFile != "" {
+		s.answers = &answerLog{path: opts.AnswersFile}
+	}
 	store := inmem.New()
 	logger := log.NopLogger
 
@@ -133,10 +142,23 @@ func Start(opts Options) (*Sandbox, error) {
 	return s, nil
 }
 
-// Close stops the devices.
+// Close stops the devices. Each device woken by a push first checks in
+// once more, as a real device woken would, even if it had not yet: a lock
+// sent without --wait is answered, and the answer kept for later.
 func (s *Sandbox) Close() {
 	s.cancel()
 	s.wg.Wait()
+	s.mu.Lock()
+	woken := s.woken
+	s.woken = map[string]bool{}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for id := range woken {
+		if d := s.devices[id]; !d.Behavior.Offline() {
+			_ = d.CheckIn(ctx)
+		}
+	}
 }
 
 // Handler serves NanoMDM's API (/v1/...), the device endpoint (/mdm) and
@@ -171,14 +193,19 @@ func (s *Sandbox) Device(udid string) (*simdevice.Device, bool) {
 	return d, ok
 }
 
-// Subscribe delivers every device answer to c from now on.
+// Subscribe delivers to c every answer kept from earlier runs, then every
+// device answer from now on.
 func (s *Sandbox) Subscribe(c *webhook.Collector) {
+	for _, r := range s.answers.all() {
+		c.Deliver(r)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.collectors = append(s.collectors, c)
 }
 
 func (s *Sandbox) deliver(r apple.Response) {
+	s.answers.add(r)
 	s.mu.Lock()
 	cs := append([]*webhook.Collector(nil), s.collectors...)
 	s.mu.Unlock()
@@ -201,6 +228,9 @@ func (p *pusher) Push(_ context.Context, ids []string) (map[string]*push.Respons
 			out[id] = &push.Response{Err: errors.New("not a sandbox device (mdmctl sandbox devices lists them)")}
 			continue
 		}
+		p.sandbox.mu.Lock()
+		p.sandbox.woken[id] = true
+		p.sandbox.mu.Unlock()
 		n := p.sandbox.pushes.Add(1)
 		out[id] = &push.Response{Id: fmt.Sprintf("sandbox-push-%d", n)}
 		d.Wake()

@@ -91,6 +91,10 @@ type Config struct {
 	Debug io.Writer
 	// Warn prints a warning to the user.
 	Warn func(string)
+	// StateDir, when set, is a folder where an InProcess kind may keep
+	// what outlives a run (the sandbox's devices' answers, for a later
+	// `mdmctl status`).
+	StateDir string
 }
 
 // HTTPSession is the session of a kind that needs nothing but srv over

@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
@@ -48,7 +51,35 @@ func New() *cmdutil.Factory {
 	f.Connect = func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
 		return Connect(ctx, s, opts, f.IOStreams)
 	}
+	f.OpenHistory = OpenHistory
+	f.OSUser = func() string { return OSUser(f.Getenv) }
 	return f
+}
+
+// OpenHistory opens the lock history at s.History. A history that cannot
+// be opened stops the command before anything is sent: a lock run relies
+// on it to keep a Mac from a second PIN.
+func OpenHistory(s config.Settings) (*history.Store, error) {
+	if s.History == "" {
+		return nil, cmdutil.Usagef("no place for the lock history (no home folder): give --history FILE or %s", config.EnvHistory)
+	}
+	st, err := history.Open(s.History)
+	if err != nil {
+		return nil, &cmdutil.UsageError{Err: fmt.Errorf("%v (--history FILE or %s picks another place)", err, config.EnvHistory)}
+	}
+	return st, nil
+}
+
+// OSUser is the login name of whoever runs mdmctl, for the history: the
+// account's name, else $USER, else the numeric user ID.
+func OSUser(getenv func(string) string) string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if name := getenv("USER"); name != "" {
+		return name
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
 }
 
 // ConfigPath is --config, else MDMCTL_CONFIG, else the XDG default.
@@ -73,6 +104,10 @@ func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions
 	}
 	cfg := server.Config{User: s.APIUser, APIKey: s.APIKey, Concurrency: opts.Concurrency, Timeout: opts.Timeout,
 		Debug: debugWriter(opts.Debug, streams), Warn: func(msg string) { warn(streams, msg) }}
+	if s.History != "" {
+		// Beside the history, whose locks `mdmctl status` asks about.
+		cfg.StateDir = filepath.Dir(s.History)
+	}
 	if d.InProcess {
 		if s.Server != "" {
 			return nil, cmdutil.Usagef("the %s kind runs in-process and takes no --server", d.Kind)

@@ -35,16 +35,9 @@ func (opts *Options) journalPath() (string, error) {
 	if opts.Journal != "" {
 		return opts.Journal, nil
 	}
-	state := opts.Getenv("XDG_STATE_HOME")
-	if state == "" {
-		home := opts.Getenv("HOME")
-		if home == "" {
-			var err error
-			if home, err = os.UserHomeDir(); err != nil {
-				return "", cmdutil.Usagef("no place for the run journal (%v): give --journal FILE", err)
-			}
-		}
-		state = filepath.Join(home, ".local", "state")
+	state, err := config.StateHome(opts.Getenv)
+	if err != nil {
+		return "", cmdutil.Usagef("no place for the run journal (%v): give --journal FILE", err)
 	}
 	return journal.DefaultPath(state, opts.Now(), strconv.Itoa(os.Getpid())), nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
 )
@@ -67,12 +68,19 @@ type Options struct {
 	// $XDG_STATE_HOME/mdmctl/runs); Resume, a journal to resume.
 	Journal string
 	Resume  string
+
+	// OpenHistory opens the lock history; OSUser names who runs mdmctl.
+	// Relock sends to a Mac whose earlier lock still holds, with another PIN.
+	OpenHistory func(config.Settings) (*history.Store, error)
+	OSUser      func() string
+	Relock      bool
 }
 
 // NewCmdLock returns the lock command; runF replaces the run function in
 // tests of flag parsing.
 func NewCmdLock(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Connect: f.Connect, NewUUID: apple.NewCommandUUID, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Connect: f.Connect, NewUUID: apple.NewCommandUUID, Now: f.Now,
+		OpenHistory: f.OpenHistory, OSUser: f.OSUser}
 	var udids []string
 	cmd := &cobra.Command{
 		Use:   "lock [UDID...]",
@@ -115,7 +123,14 @@ on --webhook-listen. On an address other machines can reach (0.0.0.0, [::],
 (warned on every run): otherwise anyone could post a forged answer, and the
 run is refused (exit 2). Events for a device or CommandUUID the run did not
 send never count. Text a device or server sends (descriptions, error bodies)
-is printed with control characters, newlines and bidi controls escaped.`,
+is printed with control characters, newlines and bidi controls escaped.
+
+Every lock sent is also recorded in the lock history (mdmctl history,
+mdmctl status). A Mac whose earlier lock with a PIN still holds (queued,
+unanswered or acknowledged) is not sent another PIN: it is refused (exit 6
+when nothing else is sent), naming the earlier command; --pin-generate
+gives it the earlier PIN again from that lock's escrow; --relock sends
+anyway. Devices known not to be Macs are never held back.`,
 		Example: `  mdmctl lock --udid 00008020-000915083C80012E --message "Return to IT" --phone 408-555-5555
   MDMCTL_PIN=$(cat pin) mdmctl lock --udid MAC-UDID --model MacBookAir10,1 --os-version 14.5
   mdmctl lock --dry-run --udid X --message "Lock Message" --command-uuid 0001_DeviceLock
@@ -177,10 +192,11 @@ is printed with control characters, newlines and bidi controls escaped.`,
 	fl.Bool("webhook-allow-unsigned", false, "let the receiver take unsigned events on an address other machines can reach (refused otherwise: anyone could forge an answer)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the command plist and send nothing")
 	fl.BoolVar(&opts.ShowPINs, "show-pins", false, "print PINs in the output (they are redacted otherwise)")
-	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl")
+	fl.StringVarP(&opts.Output, "output", "o", output.FormatText, "output format: text, json, jsonl, csv")
 	fl.IntVar(&opts.Concurrency, "concurrency", 8, "requests in flight at once")
 	fl.StringVar(&opts.Journal, "journal", "", "file the run is journaled to, for --resume (default: a new file in $XDG_STATE_HOME/mdmctl/runs)")
 	fl.StringVar(&opts.Resume, "resume", "", "resume the run journaled in FILE: resend what did not reach the server, with the same CommandUUIDs")
+	fl.BoolVar(&opts.Relock, "relock", false, "lock a Mac whose earlier lock still holds even with another PIN (see mdmctl history)")
 	_ = cmd.RegisterFlagCompletionFunc("platform", cobra.FixedCompletions(platformNames(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("if-unknown", cobra.FixedCompletions([]string{ifUnknownWarn, ifUnknownRefuse}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
+	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
@@ -66,8 +68,10 @@ func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]strin
 		},
 		Now: time.Now,
 		Settings: func(*pflag.FlagSet) (config.Settings, error) {
-			return config.Settings{Kind: nanomdm.Kind, Server: "https://fake"}, nil
+			return config.Settings{Kind: nanomdm.Kind, Server: "https://fake", History: filepath.Join(state, "history.db")}, nil
 		},
+		OpenHistory: func(s config.Settings) (*history.Store, error) { return history.Open(s.History) },
+		OSUser:      func() string { return "tester" },
 		Connect: func(context.Context, config.Settings, cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
 			return &cmdutil.Connection{
 				Session: &server.Session{Server: srv, Name: "fake", Close: func() {},

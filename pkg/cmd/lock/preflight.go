@@ -130,6 +130,19 @@ func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*fleet
 		r.errorf("refusing to lock %s: %s; it received no DeviceLock (--allow-deactivation overrides)", t.ID, t.Assessment.Reason)
 		r.settle(report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Refused, Error: t.Assessment.Reason})
 	}
+	if r.history != nil {
+		var (
+			held []report.Device
+			err  error
+		)
+		if send, held, err = r.holdBack(ctx, send); err != nil {
+			return nil, err
+		}
+		for _, d := range held {
+			r.errorf("not locking %s: %s", d.ID, d.Error)
+			r.settle(d)
+		}
+	}
 	return fleet.Plan(append(held, send...), limits, r.opts.NewUUID, r.opts.CommandUUID)
 }
 

@@ -72,6 +72,10 @@ func runResume(ctx context.Context, opts *Options) error {
 	}
 	var conn *cmdutil.Connection
 	if len(plan.cmds) > 0 {
+		if err := r.openHistory(settings); err != nil {
+			return err
+		}
+		defer r.closeHistory()
 		if err := r.confirm(ctx, destination(settings), plan.devices, 0, 0, 0); err != nil {
 			return err
 		}

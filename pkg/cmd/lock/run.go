@@ -95,6 +95,7 @@ type runner struct {
 	run      report.Run
 	progress *progressbar.ProgressBar
 	journal  *runJournal
+	history  *runHistory
 	// preflight is how long devices are given to answer DeviceInformation
 	// (0: not asked); answered holds their answers, shown with their lines.
 	preflight time.Duration
@@ -117,6 +118,9 @@ func (r *runner) emit(d report.Device) {
 	}
 	d.Facts = r.answered[d.ID]
 	r.run.Summary.Add(d.Outcome)
+	if r.history != nil {
+		r.history.outcome(d)
+	}
 	_ = r.printer.Device(d)
 	if r.progress != nil {
 		_ = r.progress.Add(1)
@@ -126,6 +130,9 @@ func (r *runner) emit(d report.Device) {
 func (r *runner) flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.history != nil {
+		r.history.write()
+	}
 	_ = r.printer.Flush()
 }
 
@@ -178,6 +185,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	var feed *cmdutil.AnswerFeed
 	defer func() {
+		r.closeHistory()
 		feed.Close(ctx)
 		if conn != nil {
 			conn.Close()
@@ -234,6 +242,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	driver, _ := server.Lookup(settings.Kind)
 	limits := driver.Limits
+	var heldBack []report.Device
 	// A dry run sends nothing but an explicit preflight's DeviceInformation.
 	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
 		// Connecting sends nothing yet: settings errors come before the question.
@@ -248,8 +257,15 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			}
 		}
 		if !opts.DryRun {
-			if err := r.confirm(ctx, destination(settings), len(send)+len(asked), len(refused), len(in.invalid), unknownRisk(send)); err != nil {
+			if heldBack, err = r.startHistory(ctx, settings, &send); err != nil {
 				return err
+			}
+			if len(send)+len(asked) > 0 {
+				if err := r.confirm(ctx, destination(settings), len(send)+len(asked), len(refused)+len(heldBack), len(in.invalid), unknownRisk(send)); err != nil {
+					return err
+				}
+			} else if len(refused) == 0 && len(in.invalid) == 0 {
+				r.errorf("not locking %s: %s; nothing was sent", describeHeld(heldBack), heldBack[0].Error)
 			}
 		}
 		limits = conn.Limits
@@ -292,6 +308,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	for _, a := range refused {
 		settled = append(settled, report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
 	}
+	settled = append(settled, heldBack...)
 	for _, d := range settled {
 		r.emit(d)
 	}
@@ -359,6 +376,9 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 		sendOpts.Flush = func() { _ = j.w.Flush(); r.flush() }
 		emit = j.outcomes(emit)
 	}
+	if h := r.history; h != nil {
+		sendOpts.BeforeSend = h.beforeSend(sendOpts.BeforeSend)
+	}
 	if opts.Wait > 0 && !conn.Synchronous {
 		return r.sendAndWait(ctx, conn, feed, cmds, later, sendOpts, devices)
 	}
@@ -402,6 +422,9 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed
 	queued := fleet.Emit(join.Queued)
 	if j := r.journal; j != nil {
 		queued = j.outcomes(queued)
+	}
+	if h := r.history; h != nil {
+		queued = h.outcomes(queued)
 	}
 	sendErr := r.sendRounds(ctx, conn, cmds, later, sendOpts, queued)
 	waitCtx, cancel := context.WithTimeout(ctx, r.opts.Wait)

@@ -6,15 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"slices"
 	"time"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 
+	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 )
@@ -38,7 +38,7 @@ type Options struct {
 // NewCmdPin returns the pin command; runF replaces the run function in
 // tests of flag parsing.
 func NewCmdPin(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Now: f.Now, User: func() string { return osUser(f.Getenv) }}
+	opts := &Options{IO: f.IOStreams, Now: f.Now, User: f.OSUser}
 	cmd := &cobra.Command{
 		Use:   "pin ID --pin-escrow FILE",
 		Short: "Print the PIN that locked a Mac, from the escrow file",
@@ -66,6 +66,14 @@ A device the escrow holds no PIN for exits 2.`,
 				return cmdutil.Usagef("mdmctl pin takes one device ID, not %d", len(args))
 			}
 			opts.Device = args[0]
+			opts.RecordRead = func(ctx context.Context, device, user string, at time.Time) error {
+				_, store, err := historycmd.Open(func() (config.Settings, error) { return f.Settings(cmd.Flags()) }, f.OpenHistory)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				return store.RecordPINRead(ctx, device, user, at)
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -174,15 +182,4 @@ func (opts *Options) noteOthers(found []escrow.Record, chosen escrow.Record) {
 			fmt.Fprintf(w, "  %s  command %s  (mdmctl pin --command-uuid %s %s)\n", r.Time.UTC().Format(time.RFC3339), r.CommandUUID, r.CommandUUID, r.ID)
 		}
 	}
-}
-
-// osUser names the OS user for the record of the read.
-func osUser(getenv func(string) string) string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if name := getenv("USER"); name != "" {
-		return name
-	}
-	return fmt.Sprintf("uid %d", os.Getuid())
 }

@@ -12,17 +12,18 @@ var helpTopics = []struct{ name, short, long string }{
        with --wait, every device answered Acknowledged
   1    nothing was queued, or another error
   2    usage error or invalid input (flag, argument, file, environment,
-       config); nothing was sent; also mdmctl pin for a device the escrow
-       holds no PIN for
+       config; a lock history that cannot be opened); nothing was sent;
+       also mdmctl pin for a device the escrow holds no PIN for
   3    partial: some devices failed, were refused by the guard, or were
        queued without a push
   4    authentication or authorization failed (HTTP 401/403)
   5    server unreachable, timed out, or failed with a 5xx and no answer;
        also when some device is unknown: a request may have reached the
        server and got no answer, so it may hold the command
-  6    refused by the Apple silicon safety guard; nothing was sent
-  7    --wait: a device answered Error or CommandFormatError
-  8    --wait: the wait ended with devices that never answered
+  6    refused by the Apple silicon safety guard, or held back because an
+       earlier lock with another PIN still holds (--relock); nothing was sent
+  7    --wait, status: a device answered Error or CommandFormatError
+  8    --wait, status: the wait ended with devices that never answered
   130  interrupted (Ctrl-C); devices not yet sent are reported as not-sent
 
 When several apply, the first that fits wins: 130 (interrupted), then, if
@@ -37,7 +38,8 @@ MDMCTL_CONFIG                    config file (default $XDG_CONFIG_HOME/mdmctl/co
 MDMCTL_PIN                       six-digit PIN for mdmctl lock
 MDMCTL_WEBHOOK_HMAC_KEY          key that verifies webhook signatures (--wait)
 MDMCTL_PIN_ESCROW_RECIPIENT      age public key or recipients file escrowed PINs are encrypted to
-XDG_STATE_HOME                   run journals for --resume go to $XDG_STATE_HOME/mdmctl/runs (default ~/.local/state)
+MDMCTL_HISTORY                   lock history file (default $XDG_STATE_HOME/mdmctl/history.db)
+XDG_STATE_HOME                   run journals for --resume go to $XDG_STATE_HOME/mdmctl/runs, the history to $XDG_STATE_HOME/mdmctl (default ~/.local/state)
 NO_COLOR, CLICOLOR=0, TERM=dumb  turn color off
 CLICOLOR_FORCE=1                 color even when not on a terminal
 

@@ -10,10 +10,12 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	configcmd "github.com/mdmctl/mdmctl/pkg/cmd/config"
 	devicescmd "github.com/mdmctl/mdmctl/pkg/cmd/devices"
+	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	lockcmd "github.com/mdmctl/mdmctl/pkg/cmd/lock"
 	pincmd "github.com/mdmctl/mdmctl/pkg/cmd/pin"
 	responsecmd "github.com/mdmctl/mdmctl/pkg/cmd/response"
 	sandboxcmd "github.com/mdmctl/mdmctl/pkg/cmd/sandbox"
+	statuscmd "github.com/mdmctl/mdmctl/pkg/cmd/status"
 	versioncmd "github.com/mdmctl/mdmctl/pkg/cmd/version"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -71,11 +73,14 @@ set-up) shows the whole flow:
 	pf.Int("retries", 3, "retries of a request that got no answer (connection failure, 429, 502, 503, 504)")
 	pf.Bool("debug", false, "trace HTTP exchanges on stderr (credentials and PINs redacted)")
 	pf.Bool("no-color", false, "disable color")
+	pf.String("history", "", "lock history file (default $XDG_STATE_HOME/mdmctl/history.db)")
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(server.Kinds(), cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("context", configcmd.CompleteContexts(f))
 
 	cmd.AddCommand(
 		lockcmd.NewCmdLock(f, nil),
+		historycmd.NewCmdHistory(f, nil),
+		statuscmd.NewCmdStatus(f, nil),
 		pincmd.NewCmdPin(f, nil),
 		devicescmd.NewCmdDevices(f),
 		configcmd.NewCmdConfig(f),

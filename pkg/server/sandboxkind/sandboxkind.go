@@ -5,6 +5,7 @@ package sandboxkind
 import (
 	"context"
 	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
@@ -40,7 +41,11 @@ func init() {
 }
 
 func open(_ context.Context, cfg server.Config) (*server.Session, error) {
-	sb, err := sandbox.Start(sandbox.Options{})
+	opts := sandbox.Options{}
+	if cfg.StateDir != "" {
+		opts.AnswersFile = filepath.Join(cfg.StateDir, "sandbox-answers.jsonl")
+	}
+	sb, err := sandbox.Start(opts)
 	if err != nil {
 		return nil, err
 	}
