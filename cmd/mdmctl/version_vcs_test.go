@@ -50,7 +50,9 @@ func TestVersionFromVCS(t *testing.T) {
 	}
 	gitOut(clone, "checkout", "--quiet", "--detach", head)
 	copyWorkingTree(t, root, clone, strings.Split(gitOut(root, "ls-files", "--cached", "--others", "--exclude-standard"), "\n"))
-	dirty := gitOut(root, "status", "--porcelain") != ""
+	// The clone's own status is what the build stamps: the checkout's may
+	// change while the tests run.
+	dirty := gitOut(clone, "status", "--porcelain") != ""
 
 	version := func() map[string]string {
 		t.Helper()
