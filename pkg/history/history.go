@@ -311,8 +311,10 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 // Filter selects locks; zero fields select everything.
 type Filter struct {
 	Devices []string
-	Since   time.Time
-	Server  string
+	// Serial selects the locks of the device given by this serial number.
+	Serial string
+	Since  time.Time
+	Server string
 }
 
 // List returns the locks the filter selects, oldest first.
@@ -334,6 +336,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Lock, error) {
 	if f.Server != "" {
 		where = append(where, "server = ?")
 		args = append(args, f.Server)
+	}
+	if f.Serial != "" {
+		where = append(where, "serial = ?")
+		args = append(args, f.Serial)
 	}
 	q := `SELECT id, time, server, context, kind, device, serial, platform, command_uuid, os_user, pin, pin_escrow,
 		outcome, error, response, answered_at, updated FROM locks`
@@ -385,6 +391,29 @@ func (s *Store) Latest(ctx context.Context, server string, devices []string) (ma
 		}
 	}
 	return out, nil
+}
+
+// LatestOf returns the most recent lock of the device named key, by the ID
+// it was locked under or else by its serial number, preferring a lock whose
+// PIN went to an escrow (the one a help-desk call needs); found is false
+// when the history holds none.
+func (s *Store) LatestOf(ctx context.Context, key string) (l Lock, found bool, err error) {
+	for _, f := range []Filter{{Devices: []string{key}}, {Serial: key}} {
+		locks, err := s.List(ctx, f)
+		if err != nil {
+			return l, false, err
+		}
+		if len(locks) == 0 {
+			continue
+		}
+		for i := len(locks) - 1; i >= 0; i-- {
+			if locks[i].PINEscrow != "" {
+				return locks[i], true, nil
+			}
+		}
+		return locks[len(locks)-1], true, nil
+	}
+	return l, false, nil
 }
 
 // Devices lists every device the history has a lock for on server (on

@@ -252,3 +252,24 @@ func TestOpenFailsClearly(t *testing.T) {
 		t.Fatalf("Open under a file: %v, want an error naming %s", err, path)
 	}
 }
+
+func TestLatestOf(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	escrowed := lock("MAC-1", "U1", t0)
+	escrowed.Serial, escrowed.PINEscrow = "C02SERIAL", "/secure/pins.jsonl"
+	later := lock("MAC-1", "U2", t0.Add(time.Hour)) // no PIN escrowed
+	if err := s.Sending(ctx, []Lock{escrowed, later}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"MAC-1", "C02SERIAL"} {
+		l, found, err := s.LatestOf(ctx, key)
+		if err != nil || !found || l.Device != "MAC-1" || l.CommandUUID != "U1" || l.PINEscrow != "/secure/pins.jsonl" {
+			t.Errorf("LatestOf(%s) = %+v, %v, %v: want the escrowed lock U1 of MAC-1", key, l, found, err)
+		}
+	}
+	if _, found, err := s.LatestOf(ctx, "NOPE"); found || err != nil {
+		t.Errorf("unknown key: found %v, %v", found, err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 )
 
@@ -28,8 +29,12 @@ type Options struct {
 	// RecordRead, when set, records that user read device's PIN at at; the
 	// PIN is printed only once it is recorded.
 	RecordRead func(ctx context.Context, device, user string, at time.Time) error
+	// Recorded, when set, finds the latest recorded lock of a device, by
+	// the ID it was locked under or its serial number: it names the device
+	// a serial stands for, and the escrow its PIN went to.
+	Recorded func(ctx context.Context, idOrSerial string) (history.Lock, bool, error)
 
-	Device      string // the device ID it was locked under
+	Device      string // the device ID it was locked under, or its serial
 	Escrow      string
 	Identity    string
 	CommandUUID string
@@ -45,9 +50,11 @@ func NewCmdPin(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Long: `Print the PIN that locked a Mac: the one mdmctl lock --pin-generate wrote
 to the escrow file (--pin-escrow) before sending the lock.
 
-The device is named by the ID it was locked under (UDID or enrollment ID):
-the escrow records no serial numbers. Only the PIN and a newline go to
-stdout; notes go to stderr.
+The device is named by the ID it was locked under (UDID or enrollment ID),
+or by its serial number when the lock was given it (--serial, a CSV serial
+column): the lock history tells which device a serial is, and which escrow
+file its PIN went to, so --pin-escrow may be left out. Only the PIN and a
+newline go to stdout; notes go to stderr.
 
 The escrow is written before each lock is sent, so a Mac may have several
 records, the latest of which may be a lock that never reached it. The latest
@@ -60,7 +67,8 @@ it; a file that group or others can read is refused.
 
 A device the escrow holds no PIN for exits 2.`,
 		Example: `  mdmctl pin --pin-escrow pins.jsonl 5EC0DE15-0003-4B05-8E40-000000000015
-  mdmctl pin --pin-escrow pins.jsonl --identity ~/.config/mdmctl/escrow.key 5EC0DE15-0003-4B05-8E40-000000000015`,
+  mdmctl pin --pin-escrow pins.jsonl --identity ~/.config/mdmctl/escrow.key 5EC0DE15-0003-4B05-8E40-000000000015
+  mdmctl pin C02XK1ABJG5J`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return cmdutil.Usagef("mdmctl pin takes one device ID, not %d", len(args))
@@ -73,6 +81,14 @@ A device the escrow holds no PIN for exits 2.`,
 				}
 				defer store.Close()
 				return store.RecordPINRead(ctx, device, user, at)
+			}
+			opts.Recorded = func(ctx context.Context, key string) (history.Lock, bool, error) {
+				_, store, err := historycmd.Open(func() (config.Settings, error) { return f.Settings(cmd.Flags()) }, f.OpenHistory)
+				if err != nil {
+					return history.Lock{}, false, err
+				}
+				defer store.Close()
+				return store.LatestOf(ctx, key)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -90,8 +106,21 @@ A device the escrow holds no PIN for exits 2.`,
 // Run finds the device's records, prints the latest one's PIN and notes the
 // others.
 func Run(ctx context.Context, opts *Options) error {
+	if opts.Recorded != nil {
+		lock, ok, err := opts.Recorded(ctx, opts.Device)
+		switch {
+		case err != nil:
+			return fmt.Errorf("reading the lock history: %v", err)
+		case ok && lock.Device != opts.Device:
+			fmt.Fprintf(opts.IO.ErrOut, "serial %s is %s (lock history)\n", opts.Device, lock.Device)
+			opts.Device = lock.Device
+		}
+		if ok && opts.Escrow == "" {
+			opts.Escrow = lock.PINEscrow
+		}
+	}
 	if opts.Escrow == "" {
-		return cmdutil.Usagef("mdmctl pin needs --pin-escrow FILE: the escrow file the lock wrote its PINs to")
+		return cmdutil.Usagef("mdmctl pin needs --pin-escrow FILE: the escrow file the lock wrote its PINs to (the lock history names none for %q)", opts.Device)
 	}
 	recs, err := escrow.Read(opts.Escrow)
 	if err != nil {
@@ -130,7 +159,7 @@ func Run(ctx context.Context, opts *Options) error {
 func (opts *Options) find(recs []escrow.Record) ([]escrow.Record, error) {
 	found := slices.DeleteFunc(slices.Clone(recs), func(r escrow.Record) bool { return r.ID != opts.Device })
 	if len(found) == 0 {
-		return nil, &cmdutil.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %q in %s: give the UDID or enrollment ID it was locked under (the escrow records no serial numbers)", opts.Device, opts.Escrow)}
+		return nil, &cmdutil.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %q in %s: give the UDID or enrollment ID it was locked under, or the serial number the lock was given", opts.Device, opts.Escrow)}
 	}
 	// Records are appended as locks are sent; a stable sort keeps that
 	// order between records of the same time.
