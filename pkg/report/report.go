@@ -34,6 +34,9 @@ type Device struct {
 	ID          string  `json:"id"`
 	Outcome     Outcome `json:"outcome"`
 	CommandUUID string  `json:"command_uuid,omitempty"`
+	// Reference is the server's own name for the command it queued, when
+	// that is not the CommandUUID (a vendor API's command or action ID).
+	Reference string `json:"server_reference,omitempty"`
 	// Queue is the server's outcome when Outcome is the device's answer.
 	Queue Outcome `json:"queue,omitempty"`
 	// Error is the reason for any outcome short of success.

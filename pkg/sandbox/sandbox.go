@@ -56,7 +56,7 @@ type Options struct {
 	AnswersFile string
 }
 
-// Sandbox is a running in-process MDM with its fleet.
+// Sandbox is a running in-process MDM with its simulated devices.
 type Sandbox struct {
 	handler http.Handler
 	devices map[string]*simdevice.Device
@@ -168,7 +168,7 @@ func (s *Sandbox) Handler() http.Handler { return s.handler }
 // Transport reaches the sandbox without a socket.
 func (s *Sandbox) Transport() http.RoundTripper { return handlerTransport{s.handler} }
 
-// Members lists the fleet.
+// Members lists the simulated devices.
 func (s *Sandbox) Members() []Member { return s.members }
 
 // Facts returns what the sandbox knows about the devices among ids, for
@@ -187,7 +187,7 @@ func (s *Sandbox) Facts(_ context.Context, ids []string) map[string]apple.Device
 	return known
 }
 
-// Device returns a fleet device (tests inspect what it received).
+// Device returns a simulated device (tests inspect what it received).
 func (s *Sandbox) Device(udid string) (*simdevice.Device, bool) {
 	d, ok := s.devices[udid]
 	return d, ok

@@ -17,9 +17,8 @@ import (
 // API in-process and checks each answers the way Fleet says it does.
 func TestFleetAnswersAsListed(t *testing.T) {
 	sb, client, collector, ids := startListening(t)
-	payload, _ := apple.DeviceLock{Message: "m"}.Payload("SANDBOX-TEST")
 	collector.Expect("SANDBOX-TEST", ids...)
-	res, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-TEST", Payload: payload, IDs: ids})
+	res, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-TEST", Lock: apple.DeviceLock{Message: "m"}, IDs: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +65,8 @@ func TestFleetAnswersAsListed(t *testing.T) {
 // what its model and version would; the offline iPad does not answer.
 func TestFleetAnswersDeviceInformation(t *testing.T) {
 	sb, client, collector, ids := startListening(t)
-	payload, _ := apple.InformationPayload("SANDBOX-INFO")
 	collector.Expect("SANDBOX-INFO", ids...)
-	if _, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-INFO", RequestType: apple.RequestTypeDeviceInformation, Payload: payload, IDs: ids}); err != nil {
+	if _, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-INFO", RequestType: apple.RequestTypeDeviceInformation, IDs: ids}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

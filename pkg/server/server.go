@@ -33,17 +33,37 @@ const (
 	Unknown Outcome = "unknown"
 )
 
-// Request is one command for one or more devices.
+// Request is one command for one or more devices. It carries the
+// command's values, not its encoding: kinds that take Apple's plist encode
+// it with Plist, kinds with a lock API of their own read Lock.
 type Request struct {
 	CommandUUID string
+	// RequestType is DeviceLock (also when empty) or DeviceInformation.
 	RequestType string
-	Payload     []byte // the command plist
-	IDs         []string
-	NoPush      bool
+	// Lock holds DeviceLock's values.
+	Lock   apple.DeviceLock
+	IDs    []string
+	NoPush bool
 	// MayHaveLanded says an earlier run's attempt of this very command
 	// (same CommandUUID and bytes) may have reached the server, so an
 	// "already exists" answer means it is queued (a resumed run).
 	MayHaveLanded bool
+}
+
+// IsInformation reports whether req asks DeviceInformation (a preflight)
+// rather than DeviceLock.
+func (req Request) IsInformation() bool {
+	return req.RequestType == apple.RequestTypeDeviceInformation
+}
+
+// Plist encodes the command as Apple's property list under its
+// CommandUUID; the encoding is deterministic, so a resent command is
+// byte-identical to the first.
+func (req Request) Plist() ([]byte, error) {
+	if req.IsInformation() {
+		return apple.InformationPayload(req.CommandUUID)
+	}
+	return req.Lock.Payload(req.CommandUUID)
 }
 
 // DeviceResult is the server's word on one device.
@@ -56,15 +76,20 @@ type DeviceResult struct {
 	PushID string
 	// Response is the device's answer when the server relays it synchronously.
 	Response *apple.Response
+	// Reference is the server's own name for the command it queued for
+	// this device, when that is not the CommandUUID (an action or command
+	// ID of a vendor API), for looking it up in the server's console.
+	Reference string
+	// PIN is the unlock PIN the server made for the device, when it makes
+	// its own: a secret, escrowed before it is shown or logged anywhere.
+	PIN string
 }
 
-// Result is the server's answer to a Request: one DeviceResult per requested
-// ID, in request order. Readers match them by ID all the same.
+// Result is the server's answer to a Request: a DeviceResult per device it
+// speaks of. Readers match them by ID: a device it leaves out is reported
+// unknown, never dropped, and one it names twice counts once.
 type Result struct {
-	CommandUUID string
-	RequestType string
-	HTTPStatus  int
-	Devices     []DeviceResult
+	Devices []DeviceResult
 }
 
 // Server is an MDM server that can queue a command.

@@ -15,8 +15,8 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
 )
@@ -142,13 +142,13 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	}
 	defer conn.Close()
 	if conn.Facts != nil {
-		fleet.ObserveInventory(ctx, targets, conn.Name+" inventory", conn.Facts)
+		dispatch.ObserveInventory(ctx, targets, conn.Name+" inventory", conn.Facts)
 	}
-	cmds, err := fleet.PlanInformation(targets, conn.Limits, opts.NewUUID)
+	cmds, err := dispatch.PlanInformation(targets, conn.Limits, opts.NewUUID)
 	if err != nil {
 		return &cmdutil.UsageError{Err: err}
 	}
-	inquiry := fleet.NewInquiry(cmds)
+	inquiry := dispatch.NewInquiry(cmds)
 	feed := cmdutil.NewAnswerFeed(conn, settings)
 	defer feed.Close(ctx)
 	where := conn.Name
@@ -173,7 +173,7 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 		noun = "device"
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "asking %d %s for their facts (DeviceInformation), answers from %s within %s\n", len(targets), noun, where, opts.Wait)
-	_ = inquiry.Send(ctx, conn.Server, fleet.Options{Concurrency: opts.Concurrency, NewUUID: opts.NewUUID})
+	_ = inquiry.Send(ctx, conn.Server, dispatch.Options{Concurrency: opts.Concurrency, NewUUID: opts.NewUUID})
 	replies := inquiry.Wait(ctx, opts.Wait)
 	if ctx.Err() != nil {
 		return &cmdutil.CancelError{Interrupted: true}
@@ -189,17 +189,17 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 }
 
 // inspectTargets checks the IDs as lock does; an ID twice is asked once.
-func inspectTargets(ids []string) ([]*fleet.Target, error) {
+func inspectTargets(ids []string) ([]*dispatch.Target, error) {
 	none, lock := &apple.Device{}, &apple.DeviceLock{}
 	seen := map[string]bool{}
-	var ts []*fleet.Target
+	var ts []*dispatch.Target
 	for _, id := range ids {
 		if err := apple.ValidateTargetID(id); err != nil {
 			return nil, cmdutil.Usagef("invalid device ID: %v", err)
 		}
 		if !seen[id] {
 			seen[id] = true
-			ts = append(ts, &fleet.Target{ID: id, Facts: none, Lock: lock})
+			ts = append(ts, &dispatch.Target{ID: id, Facts: none, Lock: lock})
 		}
 	}
 	return ts, nil
@@ -207,19 +207,19 @@ func inspectTargets(ids []string) ([]*fleet.Target, error) {
 
 // judge applies the guard to what is known after the device's reply, with
 // no PIN: a Mac that needs one is told apart from one that can be locked.
-func judge(t *fleet.Target, reply fleet.Reply) Inspection {
+func judge(t *dispatch.Target, reply dispatch.Reply) Inspection {
 	in := Inspection{ID: t.ID, Facts: reply.Information, Problem: reply.Problem}
 	if reply.Information != nil {
-		fleet.Answered(t, *reply.Information)
+		dispatch.Answered(t, *reply.Information)
 	} else {
-		fleet.Assess([]*fleet.Target{t})
+		dispatch.Assess([]*dispatch.Target{t})
 	}
 	a := t.Assessment
 	switch {
 	case a.Risk == apple.RiskDeactivation:
 		in.Verdict, in.Reason = VerdictRefuse, a.Reason
-	case reply.Information != nil && fleet.NeedsPIN(t, *reply.Information):
-		in.Verdict, in.Reason = VerdictNeedsPIN, fleet.PINRequired
+	case reply.Information != nil && dispatch.NeedsPIN(t, *reply.Information):
+		in.Verdict, in.Reason = VerdictNeedsPIN, dispatch.PINRequired
 	case a.Risk == apple.RiskUnknown:
 		in.Verdict, in.Reason = VerdictUnknown, a.Reason
 	default:

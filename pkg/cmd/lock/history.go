@@ -10,8 +10,8 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/report"
 )
@@ -52,7 +52,7 @@ func (r *runner) openHistory(settings config.Settings) error {
 
 // startHistory opens the history and holds back from send the Macs a
 // second PIN must not reach; it returns them, reported refused.
-func (r *runner) startHistory(ctx context.Context, settings config.Settings, send *[]*fleet.Target) ([]report.Device, error) {
+func (r *runner) startHistory(ctx context.Context, settings config.Settings, send *[]*dispatch.Target) ([]report.Device, error) {
 	if err := r.openHistory(settings); err != nil {
 		return nil, err
 	}
@@ -91,8 +91,8 @@ func (h *runHistory) fail(err error) {
 }
 
 // beforeSend records c's devices as sending, then runs the hook after it.
-func (h *runHistory) beforeSend(then func(fleet.Command) error) func(fleet.Command) error {
-	return func(c fleet.Command) error {
+func (h *runHistory) beforeSend(then func(dispatch.Command) error) func(dispatch.Command) error {
+	return func(c dispatch.Command) error {
 		locks := make([]history.Lock, len(c.Targets))
 		at := h.now().UTC()
 		for i, t := range c.Targets {
@@ -134,7 +134,7 @@ func (h *runHistory) outcome(d report.Device) {
 }
 
 // outcomes records each queue outcome before passing it on.
-func (h *runHistory) outcomes(emit fleet.Emit) fleet.Emit {
+func (h *runHistory) outcomes(emit dispatch.Emit) dispatch.Emit {
 	return func(d report.Device) {
 		h.outcome(d)
 		emit(d)
@@ -160,7 +160,7 @@ func (h *runHistory) close() {
 // knownPlatform is the platform every source that names one agrees on
 // (from --platform, a CSV column, the model, or the server's inventory);
 // unknown when none does or they disagree.
-func knownPlatform(t *fleet.Target) apple.Platform {
+func knownPlatform(t *dispatch.Target) apple.Platform {
 	sources := []apple.Device{*t.Facts}
 	for _, o := range t.Observed {
 		sources = append(sources, o.Device)
@@ -189,7 +189,7 @@ func knownPlatform(t *fleet.Target) apple.Platform {
 // same PIN given again is fine; --relock sends anyway. A device known not
 // to be a Mac, or whose earlier lock carried no PIN (an iPhone's never
 // does), is not held back.
-func (r *runner) holdBack(ctx context.Context, targets []*fleet.Target) (send []*fleet.Target, held []report.Device, err error) {
+func (r *runner) holdBack(ctx context.Context, targets []*dispatch.Target) (send []*dispatch.Target, held []report.Device, err error) {
 	h := r.history
 	ids := make([]string, 0, len(targets))
 	for _, t := range targets {

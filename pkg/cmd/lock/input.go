@@ -10,8 +10,8 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/targets"
 )
@@ -26,7 +26,7 @@ type defaults struct {
 // collected is the validated input: targets in input order, each ID once,
 // and the invalid entries (kept only with --skip-invalid).
 type collected struct {
-	targets []*fleet.Target
+	targets []*dispatch.Target
 	invalid []report.Device
 	// serials are entries given by serial number alone (--serial, CSV rows
 	// with a serial and no udid), resolved to targets through the server;
@@ -73,9 +73,9 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &collected{targets: make([]*fleet.Target, 0, size), def: def}
+	c := &collected{targets: make([]*dispatch.Target, 0, size), def: def}
 	// Targets live in one block sized from the input, not one allocation each.
-	slab := make([]fleet.Target, 0, size)
+	slab := make([]dispatch.Target, 0, size)
 	seen := make(map[string]struct{}, size)
 	serialSeen := map[string]bool{}
 	add := func(e targets.Entry) error {
@@ -120,7 +120,7 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 			return nil
 		}
 		if len(slab) == cap(slab) {
-			slab = make([]fleet.Target, 0, 1024)
+			slab = make([]dispatch.Target, 0, 1024)
 		}
 		slab = append(slab, t)
 		c.targets = append(c.targets, &slab[len(slab)-1])
@@ -210,14 +210,14 @@ func readAll(r io.Reader, name string) ([]byte, error) {
 }
 
 // target validates one entry into a fleet target; errors never echo a PIN.
-func (opts *Options) target(e targets.Entry, def defaults) (fleet.Target, error) {
+func (opts *Options) target(e targets.Entry, def defaults) (dispatch.Target, error) {
 	if e.Err != nil {
-		return fleet.Target{}, e.Err
+		return dispatch.Target{}, e.Err
 	}
 	if err := apple.ValidateTargetID(e.ID); err != nil {
-		return fleet.Target{}, err
+		return dispatch.Target{}, err
 	}
-	t := fleet.Target{ID: e.ID, Serial: e.Serial, SourceName: e.Name, Line: e.Line, Lock: def.lock, Facts: def.facts}
+	t := dispatch.Target{ID: e.ID, Serial: e.Serial, SourceName: e.Name, Line: e.Line, Lock: def.lock, Facts: def.facts}
 	// Only a row that changes a value or a fact gets copies of its own.
 	if e.Message != "" || e.Phone != "" || e.PIN != "" {
 		lock := *def.lock

@@ -11,7 +11,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -44,7 +44,7 @@ func (opts *Options) journalPath() (string, error) {
 
 // startJournal creates the run's journal and records its plan: every
 // command, and the devices settled before sending (invalid, refused).
-func (r *runner) startJournal(settings config.Settings, cmds []fleet.Command, settled []report.Device) error {
+func (r *runner) startJournal(settings config.Settings, cmds []dispatch.Command, settled []report.Device) error {
 	opts := r.opts
 	path, err := opts.journalPath()
 	if err != nil {
@@ -82,7 +82,7 @@ func (r *runner) startJournal(settings config.Settings, cmds []fleet.Command, se
 
 // plan adds commands planned after the first requests went out (the locks
 // decided on a preflight's answers).
-func (j *runJournal) plan(cmds []fleet.Command) error {
+func (j *runJournal) plan(cmds []dispatch.Command) error {
 	planned := make([]journal.Command, len(cmds))
 	for i, c := range cmds {
 		var err error
@@ -103,10 +103,14 @@ func (r *runner) settle(d report.Device) {
 }
 
 // command is c as the journal keeps it: its lock values without the PIN.
-func (j *runJournal) command(c fleet.Command) (journal.Command, error) {
+func (j *runJournal) command(c dispatch.Command) (journal.Command, error) {
+	payload, err := c.Plist()
+	if err != nil {
+		return journal.Command{}, err
+	}
 	jc := journal.Command{UUID: c.UUID, IDs: make([]string, len(c.Targets)),
 		Lock:   journal.Lock{Message: c.Lock.Message, Phone: c.Lock.PhoneNumber, NetworkTether: c.Lock.RequestRequiresNetworkTether},
-		Digest: journal.Digest(apple.RedactPIN(c.Payload))}
+		Digest: journal.Digest(apple.RedactPIN(payload))}
 	for i, t := range c.Targets {
 		jc.IDs[i] = t.ID
 	}
@@ -138,8 +142,8 @@ func (j *runJournal) pinCheck(pin string) (string, error) {
 
 // beforeSend marks c as going out, synced, after the hook before it (the
 // PIN escrow) succeeded.
-func (j *runJournal) beforeSend(then func(fleet.Command) error) func(fleet.Command) error {
-	return func(c fleet.Command) error {
+func (j *runJournal) beforeSend(then func(dispatch.Command) error) func(dispatch.Command) error {
+	return func(c dispatch.Command) error {
 		if then != nil {
 			if err := then(c); err != nil {
 				return err
@@ -150,7 +154,7 @@ func (j *runJournal) beforeSend(then func(fleet.Command) error) func(fleet.Comma
 }
 
 // outcomes notes each queue outcome in the journal before passing it on.
-func (j *runJournal) outcomes(emit fleet.Emit) fleet.Emit {
+func (j *runJournal) outcomes(emit dispatch.Emit) dispatch.Emit {
 	return func(d report.Device) {
 		j.w.Outcome(journal.Outcome{ID: d.ID, CommandUUID: d.CommandUUID, Outcome: d.Outcome, Error: d.Error, NotReached: d.NotReached})
 		if resumable(d, j.kind) {

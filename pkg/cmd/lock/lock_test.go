@@ -40,7 +40,7 @@ func (f *fakeServer) Enqueue(_ context.Context, req server.Request) (*server.Res
 	if f.err != nil {
 		return nil, f.err
 	}
-	res := &server.Result{CommandUUID: req.CommandUUID}
+	res := &server.Result{}
 	for _, id := range req.IDs {
 		d := server.DeviceResult{ID: id, Outcome: server.Queued}
 		if strings.HasPrefix(id, "FAIL-") {
@@ -160,9 +160,9 @@ func TestRunSendsThePINItWasGiven(t *testing.T) {
 	if _, _, err := runLock(t, srv, "A --model Mac14,2 --os-version 14.5 --no-push", map[string]string{EnvPIN: "482913"}); err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := apple.ParseCommand(srv.requests[0].Payload)
-	if err != nil || cmd.PIN != "482913" || !srv.requests[0].NoPush {
-		t.Fatalf("sent %+v (%v)", cmd, err)
+	cmd := srv.requests[0].Lock
+	if cmd.PIN != "482913" || !srv.requests[0].NoPush {
+		t.Fatalf("sent %+v", cmd)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -22,15 +22,15 @@ const (
 // preflight is the run's DeviceInformation round: the devices asked and
 // the inquiry awaiting their answers.
 type preflight struct {
-	asked   []*fleet.Target
-	inquiry *fleet.Inquiry
+	asked   []*dispatch.Target
+	inquiry *dispatch.Inquiry
 }
 
 // undecided reports whether the guard needs the device's own answer: its
 // verdict is not "safe" and no source gave the model or the OS version. A
 // device refused on facts that are all known stays refused whatever it
 // answers (the more dangerous reading wins), so asking it changes nothing.
-func undecided(t *fleet.Target) bool {
+func undecided(t *dispatch.Target) bool {
 	if t.Assessment.Risk == apple.RiskNone {
 		return false
 	}
@@ -54,11 +54,11 @@ func (opts *Options) preflightOn(settingsPreflight bool) bool {
 
 // splitForPreflight separates the targets to ask first from those the
 // guard has decided on; with no preflight every target is ready.
-func splitForPreflight(targets []*fleet.Target, on bool) (asked, ready []*fleet.Target) {
+func splitForPreflight(targets []*dispatch.Target, on bool) (asked, ready []*dispatch.Target) {
 	if !on {
 		return nil, targets
 	}
-	ready = make([]*fleet.Target, 0, len(targets))
+	ready = make([]*dispatch.Target, 0, len(targets))
 	for _, t := range targets {
 		if undecided(t) {
 			asked = append(asked, t)
@@ -71,12 +71,12 @@ func splitForPreflight(targets []*fleet.Target, on bool) (asked, ready []*fleet.
 
 // startPreflight sends DeviceInformation, under CommandUUIDs of its own,
 // to the asked devices, listening for their answers first.
-func (r *runner) startPreflight(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, asked []*fleet.Target) (*preflight, error) {
-	cmds, err := fleet.PlanInformation(asked, conn.Limits, r.opts.NewUUID)
+func (r *runner) startPreflight(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, asked []*dispatch.Target) (*preflight, error) {
+	cmds, err := dispatch.PlanInformation(asked, conn.Limits, r.opts.NewUUID)
 	if err != nil {
 		return nil, err
 	}
-	p := &preflight{asked: asked, inquiry: fleet.NewInquiry(cmds)}
+	p := &preflight{asked: asked, inquiry: dispatch.NewInquiry(cmds)}
 	where := ""
 	if !conn.Synchronous {
 		url, err := feed.Subscribe(p.inquiry.Collector, "--preflight")
@@ -91,7 +91,7 @@ func (r *runner) startPreflight(ctx context.Context, conn *cmdutil.Connection, f
 		plural(len(asked), "device"), map[bool]string{true: "its", false: "their"}[len(asked) == 1], where, r.preflight)
 	// A request that fails is reported per device when the answers are
 	// collected: those devices keep the facts they had.
-	_ = p.inquiry.Send(ctx, conn.Server, fleet.Options{NoPush: r.opts.NoPush, Concurrency: r.opts.Concurrency, NewUUID: r.opts.NewUUID})
+	_ = p.inquiry.Send(ctx, conn.Server, dispatch.Options{NoPush: r.opts.NoPush, Concurrency: r.opts.Concurrency, NewUUID: r.opts.NewUUID})
 	return p, nil
 }
 
@@ -99,10 +99,10 @@ func (r *runner) startPreflight(ctx context.Context, conn *cmdutil.Connection, f
 // it answered, reports those it will not lock, and plans the locks of the
 // rest (with held, the devices that were waiting for them: one
 // --command-uuid means one command).
-func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*fleet.Target, limits server.Limits) ([]fleet.Command, error) {
+func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*dispatch.Target, limits server.Limits) ([]dispatch.Command, error) {
 	replies := p.inquiry.Wait(ctx, r.preflight)
 	var silent []string
-	lockable := make([]*fleet.Target, 0, len(p.asked))
+	lockable := make([]*dispatch.Target, 0, len(p.asked))
 	for _, t := range p.asked {
 		reply := replies[t.ID]
 		if reply.Information == nil {
@@ -113,10 +113,10 @@ func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*fleet
 		r.mu.Lock()
 		r.answered[t.ID] = reply.Information
 		r.mu.Unlock()
-		fleet.Answered(t, *reply.Information)
-		if fleet.NeedsPIN(t, *reply.Information) {
-			r.errorf("not locking %s: %s", t.ID, fleet.PINRequired)
-			r.settle(report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Refused, Error: fleet.PINRequired})
+		dispatch.Answered(t, *reply.Information)
+		if dispatch.NeedsPIN(t, *reply.Information) {
+			r.errorf("not locking %s: %s", t.ID, dispatch.PINRequired)
+			r.settle(report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Refused, Error: dispatch.PINRequired})
 			continue
 		}
 		lockable = append(lockable, t)
@@ -143,12 +143,12 @@ func (r *runner) afterPreflight(ctx context.Context, p *preflight, held []*fleet
 			r.settle(d)
 		}
 	}
-	return fleet.Plan(append(held, send...), limits, r.opts.NewUUID, r.opts.CommandUUID)
+	return dispatch.Plan(append(held, send...), limits, r.opts.NewUUID, r.opts.CommandUUID)
 }
 
 // refuseUnknown applies --if-unknown=refuse: a device whose facts leave
 // the guard unsure is refused, not sent with a warning.
-func (r *runner) refuseUnknown(targets []*fleet.Target) {
+func (r *runner) refuseUnknown(targets []*dispatch.Target) {
 	if r.opts.IfUnknown != ifUnknownRefuse {
 		return
 	}
@@ -175,12 +175,12 @@ func listSome(items []string) string {
 
 // planLater plans the commands decided only after the first ones went out
 // (the locks of the devices a preflight asked); nil plans none.
-type planLater func() ([]fleet.Command, error)
+type planLater func() ([]dispatch.Command, error)
 
 // sendRounds sends the locks decided before the preflight at once, then
 // those decided on the devices' answers; it returns the first error.
-func (r *runner) sendRounds(ctx context.Context, conn *cmdutil.Connection, cmds []fleet.Command, later planLater, sendOpts fleet.Options, emit fleet.Emit) error {
-	sendErr := fleet.Send(ctx, conn.Server, cmds, sendOpts, emit)
+func (r *runner) sendRounds(ctx context.Context, conn *cmdutil.Connection, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, emit dispatch.Emit) error {
+	sendErr := dispatch.Send(ctx, conn.Server, cmds, sendOpts, emit)
 	if later == nil {
 		return sendErr
 	}
@@ -193,7 +193,7 @@ func (r *runner) sendRounds(ctx context.Context, conn *cmdutil.Connection, cmds 
 			return err
 		}
 	}
-	if err := fleet.Send(ctx, conn.Server, more, sendOpts, emit); sendErr == nil {
+	if err := dispatch.Send(ctx, conn.Server, more, sendOpts, emit); sendErr == nil {
 		sendErr = err
 	}
 	return sendErr

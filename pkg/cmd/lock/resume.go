@@ -8,8 +8,8 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
@@ -132,7 +132,7 @@ func (opts *Options) checkResumeFlags() error {
 
 // resumePlan is what a resume sends and what it reports from the journal.
 type resumePlan struct {
-	cmds    []fleet.Command
+	cmds    []dispatch.Command
 	devices int
 	earlier []report.Device
 }
@@ -225,17 +225,17 @@ func (r *runner) rebuild(st *journal.State, givenPIN string) (*resumePlan, error
 				}
 			}
 		}
-		payload, err := lock.Payload(c.UUID)
+		fc := dispatch.Command{UUID: c.UUID, Lock: lock, MayHaveLanded: mayHaveLanded}
+		payload, err := fc.Plist()
 		if err != nil {
 			return nil, err
 		}
 		if journal.Digest(apple.RedactPIN(payload)) != c.Digest {
 			return nil, fmt.Errorf("run journal %s: command %s cannot be rebuilt byte for byte (written by another mdmctl version?): nothing was sent", opts.Resume, c.UUID)
 		}
-		fc := fleet.Command{UUID: c.UUID, Lock: lock, Payload: payload, MayHaveLanded: mayHaveLanded}
 		facts := &apple.Device{}
 		for _, d := range devs {
-			fc.Targets = append(fc.Targets, &fleet.Target{ID: d.ID, Facts: facts, Lock: &fc.Lock, PINGenerated: generated})
+			fc.Targets = append(fc.Targets, &dispatch.Target{ID: d.ID, Facts: facts, Lock: &fc.Lock, PINGenerated: generated})
 			sending[d.ID] = true
 		}
 		p.cmds = append(p.cmds, fc)

@@ -59,7 +59,8 @@ func TestResumeSendsWhatDidNotLand(t *testing.T) {
 		id := req.IDs[0]
 		sent[id] = true
 		want, _ := apple.DeviceLock{Message: "Return to IT"}.Payload("U-" + id)
-		if req.CommandUUID != "U-"+id || string(req.Payload) != string(want) || !req.NoPush {
+		got, _ := req.Plist()
+		if req.CommandUUID != "U-"+id || string(got) != string(want) || !req.NoPush {
 			t.Errorf("%s resent as %s, not byte-identical under its own UUID with the run's --no-push", id, req.CommandUUID)
 		}
 		if landed := id == "UNKNOWN" || id == "CRASHED"; req.MayHaveLanded != landed {

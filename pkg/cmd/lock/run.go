@@ -14,9 +14,9 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -224,11 +224,11 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 					return err
 				}
 			}
-			fleet.ObserveInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
+			dispatch.ObserveInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
 		}
 	}
 
-	fleet.Assess(in.targets)
+	dispatch.Assess(in.targets)
 	if opts.preflightOn(settings.Preflight > 0) {
 		r.preflight, r.answered = settings.Preflight, map[string]*apple.Information{}
 	}
@@ -271,7 +271,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		limits = conn.Limits
 	}
 	var pf *preflight
-	var held []*fleet.Target
+	var held []*dispatch.Target
 	if len(asked) > 0 {
 		feed = cmdutil.NewAnswerFeed(conn, settings)
 		if pf, err = r.startPreflight(ctx, conn, feed, asked); err != nil {
@@ -282,7 +282,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			send, held = nil, send
 		}
 	}
-	cmds, err := fleet.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
+	cmds, err := dispatch.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
 		return &cmdutil.UsageError{Err: err}
 	}
@@ -290,7 +290,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		r.run.CommandUUID = cmds[0].UUID
 	}
 	// later plans the locks of the devices asked first, once they answered.
-	later := func() ([]fleet.Command, error) {
+	later := func() ([]dispatch.Command, error) {
 		if pf == nil {
 			return nil, nil
 		}
@@ -355,10 +355,10 @@ func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmduti
 // send sends the commands, then those later plans (the locks decided on a
 // preflight's answers), to devices devices in all, journaled, and reports
 // them.
-func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []fleet.Command, later planLater, devices int) error {
+func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []dispatch.Command, later planLater, devices int) error {
 	opts := r.opts
 	r.startProgress(devices)
-	sendOpts := fleet.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
+	sendOpts := dispatch.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
 	if opts.CommandUUID == "" {
 		sendOpts.NewUUID = opts.NewUUID
 	}
@@ -370,7 +370,7 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
 	}
-	emit := fleet.Emit(r.emit)
+	emit := dispatch.Emit(r.emit)
 	if j := r.journal; j != nil {
 		sendOpts.BeforeSend = j.beforeSend(sendOpts.BeforeSend)
 		sendOpts.Flush = func() { _ = j.w.Flush(); r.flush() }
@@ -392,10 +392,10 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 // sendAndWait sends, then waits up to --wait for every queued device's own
 // answer, reporting each device once: with its answer, its queue failure,
 // or as no-answer when the wait ends.
-func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []fleet.Command, later planLater, sendOpts fleet.Options, devices int) error {
+func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, devices int) error {
 	collector := webhook.NewCollector()
 	// Answers trickle in one at a time: each leaves at once.
-	join := fleet.NewJoin(collector, func(d report.Device) {
+	join := dispatch.NewJoin(collector, func(d report.Device) {
 		r.emit(d)
 		r.flush()
 	})
@@ -412,14 +412,14 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed
 	r.run.Waited = true
 	// A request split under new CommandUUIDs is awaited under those.
 	before := sendOpts.BeforeSend
-	sendOpts.BeforeSend = func(c fleet.Command) error {
-		join.Expect([]fleet.Command{c})
+	sendOpts.BeforeSend = func(c dispatch.Command) error {
+		join.Expect([]dispatch.Command{c})
 		if before != nil {
 			return before(c)
 		}
 		return nil
 	}
-	queued := fleet.Emit(join.Queued)
+	queued := dispatch.Emit(join.Queued)
 	if j := r.journal; j != nil {
 		queued = j.outcomes(queued)
 	}
@@ -439,7 +439,7 @@ func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed
 }
 
 // unknownRisk counts the devices the guard could not judge.
-func unknownRisk(ts []*fleet.Target) int {
+func unknownRisk(ts []*dispatch.Target) int {
 	n := 0
 	for _, t := range ts {
 		if t.Assessment.Risk == apple.RiskUnknown {
@@ -450,9 +450,9 @@ func unknownRisk(ts []*fleet.Target) int {
 }
 
 // partition applies the guard: refused devices are reported, not sent.
-func (r *runner) partition(targets []*fleet.Target) (send, refused []*fleet.Target) {
+func (r *runner) partition(targets []*dispatch.Target) (send, refused []*dispatch.Target) {
 	unknown := 0
-	send = make([]*fleet.Target, 0, len(targets))
+	send = make([]*dispatch.Target, 0, len(targets))
 	for _, a := range targets {
 		switch {
 		case a.Assessment.Risk == apple.RiskDeactivation && !r.opts.AllowDeactivation:
@@ -542,8 +542,8 @@ func (r *runner) finish(sendErr error) error {
 
 // escrowPINs writes each generated PIN to the escrow file, synced, before
 // its command is sent.
-func escrowPINs(esc *escrow.File, now func() time.Time) func(fleet.Command) error {
-	return func(c fleet.Command) error {
+func escrowPINs(esc *escrow.File, now func() time.Time) func(dispatch.Command) error {
+	return func(c dispatch.Command) error {
 		var recs []escrow.Record
 		for _, t := range c.Targets {
 			if t.PINGenerated {
@@ -583,7 +583,7 @@ const formatPlist = "plist"
 
 // printPlan reports each device as planned and, for text and plist output,
 // writes each command's plist to stdout, PINs redacted unless --show-pins.
-func (r *runner) printPlan(cmds []fleet.Command) error {
+func (r *runner) printPlan(cmds []dispatch.Command) error {
 	opts := r.opts
 	withPlists := opts.Output == output.FormatText || opts.Output == "" || opts.Output == formatPlist
 	redacted := false
@@ -594,7 +594,10 @@ func (r *runner) printPlan(cmds []fleet.Command) error {
 		if !withPlists {
 			continue
 		}
-		payload := c.Payload
+		payload, err := c.Plist()
+		if err != nil {
+			return err
+		}
 		if c.Lock.PIN != "" && !opts.ShowPINs {
 			payload, redacted = apple.RedactPIN(payload), true
 		}
@@ -609,7 +612,7 @@ func (r *runner) printPlan(cmds []fleet.Command) error {
 	return nil
 }
 
-func describeTargets(ts []*fleet.Target) string {
+func describeTargets(ts []*dispatch.Target) string {
 	if len(ts) == 1 {
 		return ts[0].ID
 	}
@@ -624,7 +627,7 @@ func plural(n int, noun string) string {
 }
 
 // distinctNotes lists each lesser warning once, however many devices share it.
-func distinctNotes(ts []*fleet.Target) []string {
+func distinctNotes(ts []*dispatch.Target) []string {
 	seen := map[*apple.Assessment]bool{}
 	var notes []string
 	for _, t := range ts {

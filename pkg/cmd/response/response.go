@@ -11,7 +11,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
@@ -59,7 +59,7 @@ FILE or with -.`,
 			if err != nil {
 				return &cmdutil.UsageError{Err: fmt.Errorf("invalid --output: %v", err)}
 			}
-			d := report.Device{ID: resp.DeviceID(), Outcome: fleet.AnswerOutcome(resp), CommandUUID: resp.CommandUUID, Response: &resp}
+			d := report.Device{ID: resp.DeviceID(), Outcome: dispatch.AnswerOutcome(resp), CommandUUID: resp.CommandUUID, Response: &resp}
 			run := report.Run{CommandUUID: resp.CommandUUID, Summary: report.Summary{d.Outcome: 1}}
 			if err := p.Device(d); err != nil {
 				return err

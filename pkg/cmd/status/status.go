@@ -14,8 +14,8 @@ import (
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
-	"github.com/mdmctl/mdmctl/pkg/fleet"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
@@ -223,7 +223,7 @@ func collect(ctx context.Context, opts *Options, settings config.Settings, store
 		i := byKey[[2]string{a.CommandUUID, a.ID}]
 		resp := a.Response
 		at := opts.Now().UTC()
-		locks[i].Outcome, locks[i].Response, locks[i].AnsweredAt, locks[i].Error = fleet.AnswerOutcome(resp), &resp, at, ""
+		locks[i].Outcome, locks[i].Response, locks[i].AnsweredAt, locks[i].Error = dispatch.AnswerOutcome(resp), &resp, at, ""
 		if err := store.Record(context.Background(), []history.Update{{Server: locks[i].Server, CommandUUID: a.CommandUUID,
 			Device: a.ID, Outcome: locks[i].Outcome, Response: &resp, At: at}}); err != nil && recordErr == nil {
 			recordErr = err

@@ -121,12 +121,16 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	case req.NoPush:
 		return nil, ErrNoPush
 	}
+	payload, err := req.Plist()
+	if err != nil {
+		return nil, err
+	}
 	origin := server.Origin(c.BaseURL)
 	u, err := server.JoinPath(c.BaseURL, RunPath)
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(runRequest{Command: base64.StdEncoding.EncodeToString(req.Payload), HostUUIDs: req.IDs})
+	body, err := json.Marshal(runRequest{Command: base64.StdEncoding.EncodeToString(payload), HostUUIDs: req.IDs})
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +198,7 @@ func (c *Client) settle(ctx context.Context, req server.Request, failure error) 
 // heldByFleet reports every device queued by an attempt whose reply was lost or
 // failed: Fleet holds the command, whether it woke the devices is unknown.
 func heldByFleet(req server.Request, why string) *server.Result {
-	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, Devices: make([]server.DeviceResult, len(req.IDs))}
+	res := &server.Result{Devices: make([]server.DeviceResult, len(req.IDs))}
 	for i, id := range req.IDs {
 		res.Devices[i] = server.DeviceResult{ID: id, Outcome: server.QueuedNotPushed,
 			Error: "Fleet holds the command, but its push is unconfirmed (" + why + "); the device gets it at its next check-in"}
@@ -299,15 +303,11 @@ func (c *Client) isolate(ctx context.Context, req server.Request, refusal *serve
 			refusal.Devices[i] = byID[id]
 		}
 	}
-	refusal.HTTPStatus, refusal.RequestType = res.HTTPStatus, res.RequestType
 	return refusal, nil
 }
 
 func queued(req server.Request, status int, r runReply) *server.Result {
-	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: r.RequestType, HTTPStatus: status, Devices: make([]server.DeviceResult, len(req.IDs))}
-	if res.RequestType == "" {
-		res.RequestType = req.RequestType
-	}
+	res := &server.Result{Devices: make([]server.DeviceResult, len(req.IDs))}
 	for i, id := range req.IDs {
 		d := server.DeviceResult{ID: id, Outcome: server.Queued}
 		if slices.Contains(r.FailedUUIDs, id) {
@@ -319,7 +319,7 @@ func queued(req server.Request, status int, r runReply) *server.Result {
 }
 
 func failed(req server.Request, status int, why string) *server.Result {
-	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, HTTPStatus: status, Devices: make([]server.DeviceResult, len(req.IDs))}
+	res := &server.Result{Devices: make([]server.DeviceResult, len(req.IDs))}
 	for i, id := range req.IDs {
 		res.Devices[i] = server.DeviceResult{ID: id, Outcome: server.Failed, Error: why}
 	}

@@ -29,12 +29,8 @@ const token = "fleet-api-token"
 
 func lockRequest(t *testing.T, ids ...string) server.Request {
 	t.Helper()
-	uuid := apple.NewCommandUUID()
-	payload, err := apple.DeviceLock{Message: "Return to IT"}.Payload(uuid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return server.Request{CommandUUID: uuid, RequestType: apple.RequestTypeDeviceLock, Payload: payload, IDs: ids}
+	return server.Request{CommandUUID: apple.NewCommandUUID(), RequestType: apple.RequestTypeDeviceLock,
+		Lock: apple.DeviceLock{Message: "Return to IT"}, IDs: ids}
 }
 
 func client(t *testing.T, base string) *fleetdm.Client {
@@ -68,10 +64,7 @@ func TestEnqueueSendsTheExactPlistToAllHosts(t *testing.T) {
 	if got := outcomes(res); got != "H1=queued H2=queued-not-pushed" {
 		t.Fatalf("outcomes = %s", got)
 	}
-	if res.CommandUUID != req.CommandUUID || res.RequestType != apple.RequestTypeDeviceLock || res.HTTPStatus != 200 {
-		t.Fatalf("result = %+v", res)
-	}
-	if raw, ok := fake.Command(req.CommandUUID); !ok || !bytes.Equal(raw, req.Payload) {
+	if raw, ok := fake.Command(req.CommandUUID); !ok || !bytes.Equal(raw, servertest.Plist(t, req)) {
 		t.Fatalf("Fleet holds %q, want the plist sent", raw)
 	}
 	for _, h := range []string{"H1", "H2"} {
@@ -113,7 +106,7 @@ func TestRequestShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, err := base64.StdEncoding.DecodeString(in.Command)
-	if err != nil || !bytes.Equal(raw, req.Payload) || strings.Join(in.HostUUIDs, ",") != "H1,H2" {
+	if err != nil || !bytes.Equal(raw, servertest.Plist(t, req)) || strings.Join(in.HostUUIDs, ",") != "H1,H2" {
 		t.Fatalf("body %s", body)
 	}
 }
@@ -403,11 +396,7 @@ func TestWatchManyCommands(t *testing.T) {
 	var reqs []server.Request
 	for i, h := range hosts {
 		uuid := apple.NewCommandUUID()
-		payload, err := apple.DeviceLock{PIN: fmt.Sprintf("%06d", i)}.Payload(uuid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req := server.Request{CommandUUID: uuid, RequestType: apple.RequestTypeDeviceLock, Payload: payload, IDs: []string{h.UUID}}
+		req := server.Request{CommandUUID: uuid, RequestType: apple.RequestTypeDeviceLock, Lock: apple.DeviceLock{PIN: fmt.Sprintf("%06d", i)}, IDs: []string{h.UUID}}
 		col.Expect(uuid, h.UUID)
 		reqs = append(reqs, req)
 	}

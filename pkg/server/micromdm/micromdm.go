@@ -103,6 +103,10 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if req.MayHaveLanded {
 		return nil, &server.MaybeQueuedError{Err: errors.New("not resent: an earlier attempt may have queued it, and MicroMDM would queue a second copy")}
 	}
+	payload, err := req.Plist()
+	if err != nil {
+		return nil, err
+	}
 	id := req.IDs[0]
 	u, err := c.CommandURL(id)
 	if err != nil {
@@ -115,7 +119,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	origin := server.Origin(c.BaseURL)
 
 	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(req.Payload))
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(payload))
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +130,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	}
 	retry := c.Retry
 	retry.OnlyUnlanded = true
-	resp, body, sent, err := retry.Do(ctx, c.HTTP, newReq, replyLimit(req.Payload))
+	resp, body, sent, err := retry.Do(ctx, c.HTTP, newReq, replyLimit(payload))
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +143,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 // MicroMDM refusing this command for this device.
 func interpret(origin, id string, req server.Request, resp *http.Response, body []byte) (*server.Result, error) {
 	status := resp.StatusCode
-	res := &server.Result{CommandUUID: req.CommandUUID, RequestType: req.RequestType, HTTPStatus: status}
+	res := &server.Result{}
 	var r reply
 	jsonErr := json.Unmarshal(body, &r)
 	switch {
@@ -164,6 +168,7 @@ func interpret(origin, id string, req server.Request, resp *http.Response, body 
 // checkQueued makes sure the 201 is for this command and this device.
 func checkQueued(id string, req server.Request, r reply, jsonErr error) error {
 	p := r.Payload
+	sent, _ := req.Plist() // encoded for the request already: deterministic
 	switch {
 	case jsonErr != nil:
 		return fmt.Errorf("is not MicroMDM's JSON: %v", jsonErr)
@@ -175,7 +180,7 @@ func checkQueued(id string, req server.Request, r reply, jsonErr error) error {
 		return fmt.Errorf("queued the command for %q, not %q", p.UDID, id)
 	case req.RequestType != "" && p.Command.RequestType != req.RequestType:
 		return fmt.Errorf("queued a %q command, not %q", p.Command.RequestType, req.RequestType)
-	case len(p.Raw) > 0 && !bytes.Equal(p.Raw, req.Payload):
+	case len(p.Raw) > 0 && !bytes.Equal(p.Raw, sent):
 		return errors.New("echoes a command plist that differs from the one sent")
 	}
 	return nil

@@ -66,13 +66,17 @@ func (c *Client) EnqueueURL(ids []string, noPush bool) *url.URL {
 
 // Enqueue PUTs the command plist for all of req.IDs in one request.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
+	payload, err := req.Plist()
+	if err != nil {
+		return nil, err
+	}
 	u := c.EnqueueURL(req.IDs, req.NoPush)
 	user := c.User
 	if user == "" {
 		user = DefaultUser
 	}
 	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPut, "", bytes.NewReader(req.Payload))
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, "", bytes.NewReader(payload))
 		if err != nil {
 			return nil, err
 		}
@@ -124,18 +128,7 @@ func (c *Client) read(req server.Request, resp *http.Response, body []byte, land
 // "This CommandUUID already exists" means queued when an earlier attempt
 // may have landed, and otherwise that another command holds the UUID.
 func interpret(req server.Request, status int, r apiResult, landed bool) *server.Result {
-	res := &server.Result{
-		CommandUUID: r.CommandUUID,
-		RequestType: r.RequestType,
-		HTTPStatus:  status,
-		Devices:     make([]server.DeviceResult, len(req.IDs)),
-	}
-	if res.CommandUUID == "" {
-		res.CommandUUID = req.CommandUUID
-	}
-	if res.RequestType == "" {
-		res.RequestType = req.RequestType
-	}
+	res := &server.Result{Devices: make([]server.DeviceResult, len(req.IDs))}
 	topError := r.CommandError
 	if isDuplicate(topError, req.CommandUUID) {
 		if landed {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -106,7 +107,7 @@ func TestNotEnrolledIsAnError(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	_, err := (&Client{BaseURL: u, APIKey: "k", HTTP: srv.Client()}).Enqueue(context.Background(), server.Request{CommandUUID: "U", Payload: []byte("<plist/>"), IDs: []string{"A", "STALE"}, NoPush: true})
+	_, err := (&Client{BaseURL: u, APIKey: "k", HTTP: srv.Client()}).Enqueue(context.Background(), server.Request{CommandUUID: "U", IDs: []string{"A", "STALE"}, NoPush: true})
 	var ne *server.NotEnrolledError
 	if !errors.As(err, &ne) || server.MayBeQueued(err) {
 		t.Fatalf("err = %v, want a NotEnrolledError", err)
@@ -127,12 +128,14 @@ func TestEnqueueSendsCredentialsAndPlist(t *testing.T) {
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL + "/prefix")
 	c := &Client{BaseURL: u, APIKey: "k", HTTP: srv.Client()}
-	res, err := c.Enqueue(context.Background(), server.Request{CommandUUID: "U", Payload: []byte("<plist/>"), IDs: []string{"A"}, NoPush: true})
+	req := server.Request{CommandUUID: "U", Lock: apple.DeviceLock{Message: "Return to IT"}, IDs: []string{"A"}, NoPush: true}
+	want, _ := req.Plist()
+	res, err := c.Enqueue(context.Background(), req)
 	if err != nil || res.Devices[0].Outcome != server.Queued {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	user, pass, ok := got.BasicAuth()
-	if got.Method != http.MethodPut || got.URL.Path != "/prefix/v1/enqueue/A" || got.URL.RawQuery != "nopush=1" || !ok || user != "nanomdm" || pass != "k" || body != "<plist/>" {
+	if got.Method != http.MethodPut || got.URL.Path != "/prefix/v1/enqueue/A" || got.URL.RawQuery != "nopush=1" || !ok || user != "nanomdm" || pass != "k" || body != string(want) {
 		t.Errorf("request %s %s auth %s:%s body %q", got.Method, got.URL, user, pass, body)
 	}
 }

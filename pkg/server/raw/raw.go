@@ -75,13 +75,17 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if req.NoPush {
 		return nil, ErrNoPush
 	}
+	payload, err := req.Plist()
+	if err != nil {
+		return nil, err
+	}
 	id := req.IDs[0]
 	target, err := c.TargetURL(id)
 	if err != nil {
 		return nil, err
 	}
 	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPut, target.String(), bytes.NewReader(req.Payload))
+		r, err := http.NewRequestWithContext(ctx, http.MethodPut, target.String(), bytes.NewReader(payload))
 		if err != nil {
 			return nil, err
 		}
@@ -113,12 +117,7 @@ func readAnswer(req server.Request, id string, target *url.URL, resp *http.Respo
 	if err := matches(answer, id, req.CommandUUID); err != nil {
 		return nil, &server.ProtocolError{Server: origin, Problem: err.Error()}
 	}
-	return &server.Result{
-		CommandUUID: req.CommandUUID,
-		RequestType: req.RequestType,
-		HTTPStatus:  resp.StatusCode,
-		Devices:     []server.DeviceResult{{ID: id, Outcome: server.Answered, Response: &answer}},
-	}, nil
+	return &server.Result{Devices: []server.DeviceResult{{ID: id, Outcome: server.Answered, Response: &answer}}}, nil
 }
 
 // decode reads a DeviceLockResponse: XML or binary, never the OpenStep text

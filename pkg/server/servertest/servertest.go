@@ -5,6 +5,9 @@ package servertest
 import (
 	"encoding/json"
 	"net/http"
+	"testing"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // WriteJSON answers with indented JSON, as both MicroMDM's httputil and
@@ -15,4 +18,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// Plist is req's property list, what a plist kind's adapter sends for it.
+func Plist(t testing.TB, req server.Request) []byte {
+	t.Helper()
+	b, err := req.Plist()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package fleet
+package dispatch
 
 import (
 	"context"
@@ -11,19 +11,23 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
-func (c Command) requestType() string {
-	if c.RequestType == "" {
-		return apple.RequestTypeDeviceLock
+// Request is what the server is sent for c.
+func (c Command) Request(noPush bool) server.Request {
+	ids := make([]string, len(c.Targets))
+	for i, t := range c.Targets {
+		ids[i] = t.ID
 	}
-	return c.RequestType
+	rt := c.RequestType
+	if rt == "" {
+		rt = apple.RequestTypeDeviceLock
+	}
+	return server.Request{CommandUUID: c.UUID, RequestType: rt, Lock: c.Lock, IDs: ids, NoPush: noPush, MayHaveLanded: c.MayHaveLanded}
 }
 
-// payload encodes the command's plist under its UUID.
-func (c Command) payload() ([]byte, error) {
-	if c.requestType() == apple.RequestTypeDeviceInformation {
-		return apple.InformationPayload(c.UUID)
-	}
-	return c.Lock.Payload(c.UUID)
+// Plist is c as Apple's property list: what plist kinds send, what a dry
+// run shows and what the journal's digest is taken of.
+func (c Command) Plist() ([]byte, error) {
+	return server.Request{CommandUUID: c.UUID, RequestType: c.RequestType, Lock: c.Lock}.Plist()
 }
 
 // PlanInformation groups targets into DeviceInformation commands (a
@@ -46,9 +50,6 @@ func PlanInformation(targets []*Target, limits server.Limits, newUUID func() str
 	for i := range cmds {
 		c := &cmds[i]
 		c.RequestType, c.Lock = apple.RequestTypeDeviceInformation, apple.DeviceLock{}
-		if c.Payload, err = c.payload(); err != nil {
-			return nil, err
-		}
 	}
 	return cmds, nil
 }

@@ -1,4 +1,4 @@
-package fleet
+package dispatch
 
 import (
 	"strings"
@@ -22,10 +22,11 @@ func TestPlanInformation(t *testing.T) {
 		t.Fatalf("got %d commands, want 3+2 devices", len(cmds))
 	}
 	for _, c := range cmds {
-		if c.RequestType != apple.RequestTypeDeviceInformation || c.requestType() != apple.RequestTypeDeviceInformation {
+		if c.RequestType != apple.RequestTypeDeviceInformation || !c.Request(false).IsInformation() {
 			t.Errorf("%s: request type %q", c.UUID, c.RequestType)
 		}
-		p, err := apple.ParseCommand(c.Payload)
+		plist, _ := c.Plist()
+		p, err := apple.ParseCommand(plist)
 		if err != nil || p.CommandUUID != c.UUID || p.RequestType != apple.RequestTypeDeviceInformation || p.PIN != "" {
 			t.Errorf("%s: payload %+v, %v", c.UUID, p, err)
 		}
@@ -38,7 +39,7 @@ func TestPlanInformation(t *testing.T) {
 	if ts[2].Lock.PIN != "123456" || !ts[2].PINGenerated {
 		t.Error("planning a preflight changed the targets")
 	}
-	if (Command{}).requestType() != apple.RequestTypeDeviceLock {
+	if (Command{}).Request(false).RequestType != apple.RequestTypeDeviceLock {
 		t.Error("a command without a request type is not DeviceLock")
 	}
 }

@@ -1,8 +1,8 @@
-// Package fleet sends DeviceLock to a set of devices through a server: it
+// Package dispatch sends DeviceLock to a set of devices through a server: it
 // applies the safety guard per device, groups devices that can share one
 // command into batches, sends batches concurrently, and reports every device
 // exactly once.
-package fleet
+package dispatch
 
 import (
 	"context"
@@ -92,13 +92,12 @@ func Assess(targets []*Target) {
 	}
 }
 
-// Command is one command plist and the devices it goes to.
+// Command is one command and the devices it goes to.
 type Command struct {
 	// RequestType is the command's; empty means DeviceLock.
 	RequestType string
 	UUID        string
 	Lock        apple.DeviceLock
-	Payload     []byte
 	Targets     []*Target
 	// MayHaveLanded marks a resumed command an earlier run's request may
 	// already have queued (see server.Request).
@@ -136,11 +135,10 @@ func Plan(targets []*Target, limits server.Limits, newUUID func() string, fixedU
 		if cmds[i].UUID == "" {
 			cmds[i].UUID = newUUID()
 		}
-		payload, err := cmds[i].Lock.Payload(cmds[i].UUID)
-		if err != nil {
+		// Values too long for a plist are refused now, not mid-run.
+		if _, err := cmds[i].Plist(); err != nil {
 			return nil, err
 		}
-		cmds[i].Payload = payload
 	}
 	return cmds, nil
 }
@@ -152,6 +150,10 @@ type Options struct {
 	// BeforeSend runs before each request goes out (PIN escrow), for the
 	// halves of a split request too; an error keeps it from being sent.
 	BeforeSend func(Command) error
+	// KeepPIN, when set, keeps a PIN the server made for a device (the
+	// escrow) before its report is emitted; an error is reported on the
+	// device's line, which then shows no PIN.
+	KeepPIN func(c Command, t *Target, pin string) error
 	// Flush, when set, runs after the devices of each command have been
 	// emitted, so output leaves in one write per request, not per device.
 	Flush func()
@@ -243,18 +245,7 @@ func (s *sender) send(c Command) error {
 			return err
 		}
 	}
-	ids := make([]string, len(c.Targets))
-	for i, t := range c.Targets {
-		ids[i] = t.ID
-	}
-	res, err := s.srv.Enqueue(s.ctx, server.Request{
-		CommandUUID:   c.UUID,
-		RequestType:   c.requestType(),
-		Payload:       c.Payload,
-		IDs:           ids,
-		NoPush:        s.opts.NoPush,
-		MayHaveLanded: c.MayHaveLanded,
-	})
+	res, err := s.srv.Enqueue(s.ctx, c.Request(s.opts.NoPush))
 	var notEnrolled *server.NotEnrolledError
 	switch {
 	case errors.As(err, &notEnrolled):
@@ -303,13 +294,7 @@ func (s *sender) split(c Command, refusal *server.NotEnrolledError) error {
 	var firstErr error
 	for _, part := range [][]*Target{c.Targets[:mid], c.Targets[mid:]} {
 		half := Command{RequestType: c.RequestType, UUID: s.opts.NewUUID(), Lock: c.Lock, Targets: part}
-		payload, err := half.payload()
-		if err == nil {
-			half.Payload = payload
-			err = s.send(half)
-		} else {
-			s.reportAll(half, report.Device{Outcome: report.Failed, Error: err.Error()})
-		}
+		err := s.send(half)
 		if firstErr == nil {
 			firstErr = err
 		}
@@ -322,7 +307,9 @@ func (s *sender) split(c Command, refusal *server.NotEnrolledError) error {
 func (s *sender) report(c Command, res *server.Result) {
 	byID := make(map[string]server.DeviceResult, len(res.Devices))
 	for _, d := range res.Devices {
-		byID[d.ID] = d
+		if _, twice := byID[d.ID]; !twice {
+			byID[d.ID] = d
+		}
 	}
 	for _, t := range c.Targets {
 		d, ok := byID[t.ID]
@@ -337,12 +324,38 @@ func (s *sender) report(c Command, res *server.Result) {
 			Error:       d.Error,
 			Response:    d.Response,
 		}
-		if t.PINGenerated {
+		switch {
+		case t.PINGenerated:
 			// The printer drops it unless the user asked to see PINs.
 			rd.PIN = t.Lock.PIN
+		case d.PIN != "":
+			rd.PIN = s.keepPIN(c, t, d.PIN, &rd)
 		}
+		rd.Reference = d.Reference
 		s.emit(rd)
 	}
+}
+
+// keepPIN escrows a PIN the server made, before anything shows it, and
+// returns it for the report; when it cannot be kept the report says so
+// and shows no PIN: the server still holds it.
+func (s *sender) keepPIN(c Command, t *Target, pin string, rd *report.Device) string {
+	if s.opts.KeepPIN == nil {
+		rd.Error = joinReason(rd.Error, "the server made this device's PIN and mdmctl kept no copy: read it from the server")
+		return ""
+	}
+	if err := s.opts.KeepPIN(c, t, pin); err != nil {
+		rd.Error = joinReason(rd.Error, "the server made this device's PIN, but escrowing it failed ("+err.Error()+"): read it from the server")
+		return ""
+	}
+	return pin
+}
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // outcome maps the server's word to the report's; a synchronous answer

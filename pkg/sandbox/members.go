@@ -5,7 +5,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 )
 
-// Member is one simulated device of the sandbox fleet and what it shows.
+// Member is one simulated device of the sandbox and what it shows.
 type Member struct {
 	Facts    simdevice.Facts
 	Behavior simdevice.Kind

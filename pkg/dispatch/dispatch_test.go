@@ -1,4 +1,4 @@
-package fleet
+package dispatch
 
 import (
 	"fmt"
@@ -40,7 +40,8 @@ func TestPlanBatchesByLimits(t *testing.T) {
 			t.Errorf("UUID %s reused across commands", c.UUID)
 		}
 		seen[c.UUID] = true
-		p, err := apple.ParseCommand(c.Payload)
+		plist, _ := c.Plist()
+		p, err := apple.ParseCommand(plist)
 		if err != nil || p.CommandUUID != c.UUID || p.Message != "m" {
 			t.Errorf("payload of %s = %+v, %v", c.UUID, p, err)
 		}
