@@ -42,9 +42,12 @@ func IsBuiltinContext(name string) bool {
 // Context is one named server in the config file. APIKey is allowed here
 // (the file is 0600) but api-key-file is preferred.
 type Context struct {
-	Server             string `yaml:"server,omitempty" mapstructure:"server" json:"server,omitempty"`
-	Kind               string `yaml:"kind,omitempty" mapstructure:"kind" json:"kind,omitempty"`
-	APIUser            string `yaml:"api-user,omitempty" mapstructure:"api-user" json:"api_user,omitempty"`
+	Server  string `yaml:"server,omitempty" mapstructure:"server" json:"server,omitempty"`
+	Kind    string `yaml:"kind,omitempty" mapstructure:"kind" json:"kind,omitempty"`
+	APIUser string `yaml:"api-user,omitempty" mapstructure:"api-user" json:"api_user,omitempty"`
+	// Tenant is the directory an OAuth client belongs to (an Entra ID
+	// tenant ID or domain), for kinds whose token endpoint is per tenant.
+	Tenant             string `yaml:"tenant,omitempty" mapstructure:"tenant" json:"tenant,omitempty"`
 	APIKey             string `yaml:"api-key,omitempty" mapstructure:"api-key" json:"api_key,omitempty"`
 	APIKeyFile         string `yaml:"api-key-file,omitempty" mapstructure:"api-key-file" json:"api_key_file,omitempty"`
 	CAFile             string `yaml:"ca-file,omitempty" mapstructure:"ca-file" json:"ca_file,omitempty"`

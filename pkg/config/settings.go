@@ -35,6 +35,7 @@ type Settings struct {
 	Kind               string
 	Server             string
 	APIUser            string
+	Tenant             string
 	APIKey             string // secret: never print
 	CAFile             string
 	ClientCertFile     string
@@ -68,7 +69,7 @@ type Source struct {
 }
 
 // plainKeys are resolved by viper from flag, env, then the context.
-var plainKeys = []string{"server", "kind", "api-user", "api-key-file", "ca-file",
+var plainKeys = []string{"server", "kind", "api-user", "tenant", "api-key-file", "ca-file",
 	"client-cert-file", "client-key-file", "webhook-listen", "webhook-hmac-key-file", "webhook-allow-unsigned",
 	"insecure-skip-verify", "allow-insecure-http", "preflight", "pin-escrow-recipient", "history"}
 
@@ -104,7 +105,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 	// Environment values come through src.Getenv so tests need not touch the
 	// process environment; they override the context, and changed flags override both.
 	defaults := map[string]any{
-		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "api-key-file": ctx.APIKeyFile,
+		"server": ctx.Server, "kind": ctx.Kind, "api-user": ctx.APIUser, "tenant": ctx.Tenant, "api-key-file": ctx.APIKeyFile,
 		"ca-file": ctx.CAFile, "client-cert-file": ctx.ClientCertFile, "client-key-file": ctx.ClientKeyFile,
 		"webhook-listen": ctx.WebhookListen, "webhook-hmac-key-file": ctx.WebhookHMACKeyFile,
 		"pin-escrow-recipient": ctx.PINEscrowRecipient,
@@ -132,6 +133,7 @@ func Resolve(f *File, src Source) (Settings, error) {
 		Server:               v.GetString("server"),
 		Kind:                 v.GetString("kind"),
 		APIUser:              v.GetString("api-user"),
+		Tenant:               v.GetString("tenant"),
 		CAFile:               v.GetString("ca-file"),
 		ClientCertFile:       v.GetString("client-cert-file"),
 		ClientKeyFile:        v.GetString("client-key-file"),

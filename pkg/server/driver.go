@@ -66,11 +66,27 @@ type Driver struct {
 	Preflight time.Duration
 	Limits    Limits
 	Capabilities
+	// PlanLock, when set, says how the kind carries a DeviceLock's values,
+	// or why it cannot (an error naming the value and the kind: the run
+	// stops before anything is sent, exit 2). Unset: Apple's command goes
+	// as it is, PIN included.
+	PlanLock func(lock apple.DeviceLock) (LockPlan, error)
 	// DeviceIDs, when set, lists device IDs for shell completion without
 	// opening a session, each with a short description.
 	DeviceIDs func() [][2]string
 	// Open starts a session with the server.
 	Open func(ctx context.Context, cfg Config) (*Session, error)
+}
+
+// LockPlan is how a kind carries one DeviceLock's values.
+type LockPlan struct {
+	// ServerPIN: the server makes the device's unlock PIN itself and
+	// returns it (DeviceResult.PIN); the run must escrow it (--pin-escrow)
+	// before it shows it anywhere.
+	ServerPIN bool
+	// Warning, when set, is shown before anything is sent (what the kind
+	// will do differently with these values).
+	Warning string
 }
 
 // Config is what a driver needs to open a session, settled by the caller.
@@ -79,8 +95,13 @@ type Config struct {
 	// is it as configured, for kinds that read placeholders in it.
 	BaseURL *url.URL
 	RawURL  string
-	User    string
-	APIKey  string
+	// User is the API user or OAuth client ID; APIKey its key, password,
+	// client secret or token (a secret: never print).
+	User   string
+	APIKey string
+	// Tenant is the directory the OAuth client belongs to, for kinds whose
+	// token endpoint is per tenant (Intune's Entra ID tenant).
+	Tenant string
 	// HTTP is the client built from the TLS and timeout settings (nil for
 	// InProcess kinds, which build their own from Timeout and Debug).
 	HTTP        *http.Client

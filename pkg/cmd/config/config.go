@@ -4,6 +4,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -156,8 +157,9 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 	// here they describe the context being written.
 	fl := cmd.Flags()
 	fl.StringVar(&c.Server, "server", "", "server URL")
-	fl.StringVar(&c.Kind, "kind", "", "server kind: nanomdm (default), micromdm, fleet, raw, sandbox")
-	fl.StringVar(&c.APIUser, "api-user", "", "HTTP Basic user, when not the kind's default")
+	fl.StringVar(&c.Kind, "kind", "", "server kind: "+strings.Join(server.Kinds(), ", "))
+	fl.StringVar(&c.APIUser, "api-user", "", "API user or OAuth client ID, when not the kind's default")
+	fl.StringVar(&c.Tenant, "tenant", "", "directory (tenant) ID the OAuth client belongs to")
 	fl.StringVar(&c.APIKeyFile, "api-key-file", "", "file holding the API key")
 	fl.StringVar(&c.CAFile, "ca-file", "", "PEM file of CAs for the server's certificate")
 	fl.StringVar(&c.ClientCertFile, "client-cert-file", "", "PEM client certificate for an mTLS proxy")
@@ -182,6 +184,7 @@ func merge(cur *config.Context, in config.Context, flags *pflag.FlagSet) {
 	set("server", &cur.Server, in.Server)
 	set("kind", &cur.Kind, in.Kind)
 	set("api-user", &cur.APIUser, in.APIUser)
+	set("tenant", &cur.Tenant, in.Tenant)
 	set("api-key-file", &cur.APIKeyFile, in.APIKeyFile)
 	set("ca-file", &cur.CAFile, in.CAFile)
 	set("client-cert-file", &cur.ClientCertFile, in.ClientCertFile)

@@ -102,7 +102,7 @@ func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions
 	if !ok {
 		return nil, cmdutil.Usagef("server kind %q is not supported", s.Kind)
 	}
-	cfg := server.Config{User: s.APIUser, APIKey: s.APIKey, Concurrency: opts.Concurrency, Timeout: opts.Timeout,
+	cfg := server.Config{User: s.APIUser, APIKey: s.APIKey, Tenant: s.Tenant, Concurrency: opts.Concurrency, Timeout: opts.Timeout,
 		Debug: debugWriter(opts.Debug, streams), Warn: func(msg string) { warn(streams, msg) }}
 	if s.History != "" {
 		// Beside the history, whose locks `mdmctl status` asks about.
