@@ -89,7 +89,7 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 			env.Setenv(envLeakFile, leaks)
 			env.Setenv(envStorage, string(st))
 			env.Setenv("FLEET_N", fleetScale(st))
-			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_PIN_ESCROW_RECIPIENT", "MDMCTL_HISTORY", "NO_COLOR", "CLICOLOR_FORCE"} {
+			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_USER", "MDMCTL_TENANT", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_PIN_ESCROW_RECIPIENT", "MDMCTL_HISTORY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
 			return nil
@@ -107,8 +107,12 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 	}
 }
 
+// kindCommands are the script commands of the stand-ins for vendor
+// kinds, each kind's file adding its own from init.
+var kindCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
 func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"counting-server":     cmdCountingServer,
 		"requests":            cmdRequests,
 		"exits":               cmdExits,
@@ -144,6 +148,13 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"received-pin":        cmdReceivedPIN,
 		"forge-event":         cmdForgeEvent,
 	}
+	for name, cmd := range kindCommands {
+		if _, dup := cmds[name]; dup {
+			panic("script command " + name + " defined twice")
+		}
+		cmds[name] = cmd
+	}
+	return cmds
 }
 
 // countingKey names the env var holding the script's counting server URL,
