@@ -37,6 +37,9 @@ type Target struct {
 	Lock     *apple.DeviceLock
 	// PINGenerated marks a PIN mdmctl made up: it must be escrowed first.
 	PINGenerated bool
+	// ServerPIN marks a device whose server makes its PIN (the kind's
+	// LockPlan): the PIN comes back with the result, to be escrowed.
+	ServerPIN bool
 	// Assessment is the guard's verdict, set by Assess.
 	Assessment *apple.Assessment
 }

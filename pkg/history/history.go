@@ -54,6 +54,7 @@ const (
 	PINNone      = ""
 	PINGenerated = journal.PINGenerated // kept in the escrow file PINEscrow names
 	PINGiven     = journal.PINGiven     // by --pin, --pin-file, MDMCTL_PIN or a CSV column: not kept anywhere by mdmctl
+	PINServer    = "server"             // made by the server, kept in the escrow file PINEscrow names
 )
 
 // Lock is one device's DeviceLock as recorded.

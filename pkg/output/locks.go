@@ -80,6 +80,8 @@ func locksText(io *iostreams.IOStreams, locks []history.Lock) error {
 		switch l.PIN {
 		case history.PINGenerated:
 			parts = append(parts, "PIN in "+l.PINEscrow)
+		case history.PINServer:
+			parts = append(parts, "server's PIN in "+l.PINEscrow)
 		case history.PINGiven:
 			parts = append(parts, "PIN given (not kept)")
 		}

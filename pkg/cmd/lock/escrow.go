@@ -14,8 +14,8 @@ import (
 // its environment variable or the context) for a run that escrows PINs;
 // none means PINs in clear. A run reads it before it asks or journals
 // anything, so a bad one is bad input with nothing sent.
-func (opts *Options) escrowRecipients(settings config.Settings) ([]age.Recipient, error) {
-	if settings.PINEscrowRecipient == "" || !opts.PINGenerate || opts.DryRun {
+func (opts *Options) escrowRecipients(settings config.Settings, escrows bool) ([]age.Recipient, error) {
+	if settings.PINEscrowRecipient == "" || !escrows || opts.DryRun {
 		return nil, nil
 	}
 	recipients, err := escrow.ParseRecipients(settings.PINEscrowRecipient)

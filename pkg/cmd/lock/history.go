@@ -41,7 +41,7 @@ func (r *runner) openHistory(settings config.Settings) error {
 		return err
 	}
 	base := history.Lock{Server: cmdutil.HistoryServer(settings), Context: settings.Context, Kind: settings.Kind, User: opts.OSUser()}
-	if opts.PINGenerate && opts.PINEscrow != "" {
+	if r.escrows() {
 		if base.PINEscrow, err = filepath.Abs(opts.PINEscrow); err != nil {
 			base.PINEscrow = opts.PINEscrow
 		}
@@ -101,6 +101,8 @@ func (h *runHistory) beforeSend(then func(dispatch.Command) error) func(dispatch
 			switch {
 			case t.PINGenerated:
 				l.PIN = history.PINGenerated
+			case t.ServerPIN:
+				l.PIN = history.PINServer
 			case t.Lock.PIN != "":
 				l.PIN, l.PINEscrow = history.PINGiven, ""
 			default:
@@ -193,7 +195,7 @@ func (r *runner) holdBack(ctx context.Context, targets []*dispatch.Target) (send
 	h := r.history
 	ids := make([]string, 0, len(targets))
 	for _, t := range targets {
-		if t.Lock.PIN != "" {
+		if t.Lock.PIN != "" || t.ServerPIN {
 			ids = append(ids, t.ID)
 		}
 	}
@@ -206,7 +208,7 @@ func (r *runner) holdBack(ctx context.Context, targets []*dispatch.Target) (send
 	}
 	escrowed := map[string]map[[2]string]string{} // escrow path -> its PINs
 	pinOf := func(l history.Lock) (string, bool) {
-		if l.PIN != history.PINGenerated || l.PINEscrow == "" {
+		if (l.PIN != history.PINGenerated && l.PIN != history.PINServer) || l.PINEscrow == "" {
 			return "", false
 		}
 		pins, ok := escrowed[l.PINEscrow]
@@ -220,7 +222,7 @@ func (r *runner) holdBack(ctx context.Context, targets []*dispatch.Target) (send
 	reused := 0
 	for _, t := range targets {
 		l, ok := earlier[t.ID]
-		if !ok || !l.Holds() || l.PIN == history.PINNone || t.Lock.PIN == "" {
+		if !ok || !l.Holds() || l.PIN == history.PINNone || (t.Lock.PIN == "" && !t.ServerPIN) {
 			send = append(send, t)
 			continue
 		}
@@ -234,14 +236,14 @@ func (r *runner) holdBack(ctx context.Context, targets []*dispatch.Target) (send
 		switch {
 		case r.opts.Relock:
 			r.warnLater(fmt.Sprintf("%s: relocking (--relock) over the earlier lock, %s", t.ID, describeEarlier(l)))
-		case known && pin == t.Lock.PIN:
+		case known && pin == t.Lock.PIN && !t.ServerPIN:
 		case known && t.PINGenerated:
 			lock := *t.Lock
 			lock.PIN = pin
 			t.Lock = &lock
 			reused++
 		default:
-			held = append(held, report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Refused, Error: heldReason(l, known)})
+			held = append(held, report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Refused, Error: heldReason(l, known, t.ServerPIN)})
 			continue
 		}
 		send = append(send, t)
@@ -259,6 +261,8 @@ func describeEarlier(l history.Lock) string {
 	switch l.PIN {
 	case history.PINGenerated:
 		s += ", PIN escrowed in " + l.PINEscrow
+	case history.PINServer:
+		s += ", PIN made by the server, escrowed in " + l.PINEscrow
 	case history.PINGiven:
 		s += ", PIN given by hand, not kept by mdmctl"
 	}
@@ -266,12 +270,15 @@ func describeEarlier(l history.Lock) string {
 }
 
 // heldReason says why a Mac is held back and what to do; pinKnown tells
-// whether the earlier PIN can be read back from its escrow.
-func heldReason(l history.Lock, pinKnown bool) string {
+// whether the earlier PIN can be read back from its escrow, serverPIN that
+// the server would make the new lock's PIN (so no PIN can be reused).
+func heldReason(l history.Lock, pinKnown, serverPIN bool) string {
 	next := "--pin-generate reuses the earlier PIN, --relock sends anyway"
 	switch {
+	case serverPIN:
+		next = "the server makes a new PIN for every lock; --relock sends anyway"
 	case pinKnown:
-	case l.PIN == history.PINGenerated:
+	case l.PIN == history.PINGenerated || l.PIN == history.PINServer:
 		next = "its escrow holds no readable PIN for it; --relock sends anyway"
 	default:
 		next = "mdmctl cannot check a PIN given by hand against it; --relock sends anyway"

@@ -56,6 +56,13 @@ func (f *fakeServer) Enqueue(_ context.Context, req server.Request) (*server.Res
 
 func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runLockWith(t, srv, srv, server.Driver{Kind: nanomdm.Kind, Limits: nanomdm.Limits, Capabilities: server.Capabilities{SkipPush: true}}, args, getenv)
+}
+
+// runLockWith runs lock against srv, a server of the kind d describes
+// (registered, as the run looks its kind up), whose answers fake delivers.
+func runLockWith(t *testing.T, srv server.Server, fake *fakeServer, d server.Driver, args string, getenv map[string]string) (stdout, stderr string, err error) {
+	t.Helper()
 	streams, _, out, errOut := iostreams.Test()
 	state := t.TempDir() // run journals
 	f := &cmdutil.Factory{
@@ -68,15 +75,15 @@ func runLock(t *testing.T, srv *fakeServer, args string, getenv map[string]strin
 		},
 		Now: time.Now,
 		Settings: func(*pflag.FlagSet) (config.Settings, error) {
-			return config.Settings{Kind: nanomdm.Kind, Server: "https://fake", History: filepath.Join(state, "history.db")}, nil
+			return config.Settings{Kind: d.Kind, Server: "https://fake", History: filepath.Join(state, "history.db")}, nil
 		},
 		OpenHistory: func(s config.Settings) (*history.Store, error) { return history.Open(s.History) },
 		OSUser:      func() string { return "tester" },
 		Connect: func(context.Context, config.Settings, cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
 			return &cmdutil.Connection{
 				Session: &server.Session{Server: srv, Name: "fake", Close: func() {},
-					Answers: func(c *webhook.Collector) { srv.mu.Lock(); srv.collector = c; srv.mu.Unlock() }},
-				Driver: server.Driver{Kind: nanomdm.Kind, Limits: nanomdm.Limits, Capabilities: server.Capabilities{SkipPush: true}},
+					Answers: func(c *webhook.Collector) { fake.mu.Lock(); fake.collector = c; fake.mu.Unlock() }},
+				Driver: d,
 			}, nil
 		},
 	}

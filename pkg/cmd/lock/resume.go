@@ -61,7 +61,7 @@ func runResume(ctx context.Context, opts *Options) error {
 		return err
 	}
 	// Known once rebuild has found whether the run generated PINs.
-	if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+	if r.recipients, err = opts.escrowRecipients(settings, opts.PINGenerate); err != nil {
 		return err
 	}
 	if plan.devices+len(plan.earlier) > 1 {

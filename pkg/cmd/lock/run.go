@@ -74,8 +74,6 @@ func (opts *Options) checkFlags() error {
 		return cmdutil.Usagef("invalid --connect-timeout %s: must be positive", opts.ConnectTimeout)
 	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun && opts.Resume == "":
 		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
-	case opts.PINEscrow != "" && !opts.PINGenerate:
-		return cmdutil.Usagef("--pin-escrow goes with --pin-generate")
 	case opts.Identity != "" && opts.Resume == "":
 		return cmdutil.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
 	}
@@ -102,6 +100,10 @@ type runner struct {
 	answered  map[string]*apple.Information
 	// recipients are the age keys escrowed PINs are encrypted to; none: in clear.
 	recipients []age.Recipient
+	// serverPINs: the kind makes some targets' PINs (planLocks), which the
+	// escrow then keeps; warnedPlan are the kind's warnings already given.
+	serverPINs bool
+	warnedPlan map[string]bool
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -195,7 +197,8 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		if settings, err = opts.Settings(); err != nil {
 			return &cmdutil.UsageError{Err: err}
 		}
-		if r.recipients, err = opts.escrowRecipients(settings); err != nil {
+		d, _ := server.Lookup(settings.Kind)
+		if err := r.planLocks(d, in.targets); err != nil {
 			return err
 		}
 		if !opts.DryRun {
@@ -206,7 +209,6 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// Servers that know their devices feed the guard, in a dry run too,
 		// so it plans what the real run would do. Others are not contacted
 		// yet: a run the guard refuses whole needs no server.
-		d, _ := server.Lookup(settings.Kind)
 		if len(in.serials) > 0 {
 			if !d.SerialNumbers {
 				return cmdutil.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", settings.Kind)
@@ -217,6 +219,12 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			if err := r.resolveSerials(ctx, conn, in); err != nil {
 				return err
 			}
+			if err := r.planLocks(d, in.targets); err != nil {
+				return err
+			}
+		}
+		if r.recipients, err = opts.escrowRecipients(settings, r.escrows()); err != nil {
+			return err
 		}
 		if d.Inventory {
 			if conn == nil {
@@ -362,13 +370,14 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 	if opts.CommandUUID == "" {
 		sendOpts.NewUUID = opts.NewUUID
 	}
-	if opts.PINGenerate {
+	if r.escrows() {
 		esc, err := openEscrow(opts.PINEscrow, r.recipients)
 		if err != nil {
 			return err
 		}
 		defer esc.Close()
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
+		sendOpts.KeepPIN = escrowServerPIN(esc, opts.Now)
 	}
 	emit := dispatch.Emit(r.emit)
 	if j := r.journal; j != nil {
@@ -554,6 +563,14 @@ func escrowPINs(esc *escrow.File, now func() time.Time) func(dispatch.Command) e
 			return nil
 		}
 		return esc.Append(recs...)
+	}
+}
+
+// escrowServerPIN writes a PIN the server made to the escrow file, synced,
+// before the device's line shows it.
+func escrowServerPIN(esc *escrow.File, now func() time.Time) func(dispatch.Command, *dispatch.Target, string) error {
+	return func(c dispatch.Command, t *dispatch.Target, pin string) error {
+		return esc.Append(escrow.Record{ID: t.ID, CommandUUID: c.UUID, PIN: pin, Time: now().UTC()})
 	}
 }
 
