@@ -11,7 +11,6 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/cmd/factory"
 	"github.com/mdmctl/mdmctl/pkg/cmd/root"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/output"
 )
@@ -25,9 +24,9 @@ func run() int {
 	ctx, stop := interruptContext()
 	defer stop()
 	err := root.UnknownCommand(root.NewCmdRoot(f).ExecuteContext(ctx))
-	if err != nil && !cmdutil.IsSilent(err) {
+	if err != nil && !exitcode.IsSilent(err) {
 		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+oneLine(err.Error()))
-		if hint := cmdutil.HintOf(err); hint != "" {
+		if hint := exitcode.HintOf(err); hint != "" {
 			fmt.Fprintln(f.IOStreams.ErrOut, output.Escape(hint))
 		}
 	}

@@ -7,9 +7,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
-	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // Factory carries the dependencies commands take from their environment, so
@@ -23,27 +23,10 @@ type Factory struct {
 	// Settings resolves flags, environment and the selected context.
 	Settings func(flags *pflag.FlagSet) (config.Settings, error)
 	// Connect opens the server the settings name.
-	Connect func(ctx context.Context, s config.Settings, opts ConnectOptions) (*Connection, error)
+	Connect func(ctx context.Context, s config.Settings, opts connect.Options) (*connect.Connection, error)
 	// OpenHistory opens the lock history the settings name; its errors
 	// are usage errors (exit 2), since nothing was sent.
 	OpenHistory func(s config.Settings) (*history.Store, error)
 	// OSUser names who runs mdmctl, for the history.
 	OSUser func() string
-}
-
-// ConnectOptions tune the connection to the run.
-type ConnectOptions struct {
-	Concurrency    int
-	Timeout        time.Duration
-	ConnectTimeout time.Duration
-	// Retries is how often a request that got no answer is sent again.
-	Retries int
-	Debug   bool
-}
-
-// Connection is an opened server: its session, and the driver of its kind,
-// which says what it can do (limits, capabilities).
-type Connection struct {
-	*server.Session
-	server.Driver
 }

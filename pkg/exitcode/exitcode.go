@@ -1,6 +1,6 @@
 // Package exitcode is the one place mdmctl's exit codes are decided: from a
 // command's error, or from a lock run's per-device outcomes. Errors carry
-// their category (cmdutil's usage, cancel and exit errors; server's
+// their category (its own usage, not-found, cancel and exit errors; server's
 // unavailable, unauthorized and protocol errors).
 package exitcode
 
@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
@@ -30,10 +29,10 @@ const (
 // Of maps any error returned by a command to its exit code.
 func Of(err error) int {
 	var (
-		exitErr    *cmdutil.ExitError
-		usageErr   *cmdutil.UsageError
-		notFound   *cmdutil.NotFoundError
-		cancelErr  *cmdutil.CancelError
+		exitErr    *ExitError
+		usageErr   *UsageError
+		notFound   *NotFoundError
+		cancelErr  *CancelError
 		unavail    *server.UnavailableError
 		protocolEr *server.ProtocolError
 	)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -23,10 +22,10 @@ func TestOf(t *testing.T) {
 	}{
 		{"nil", nil, 0},
 		{"plain", errors.New("boom"), 1},
-		{"declined", &cmdutil.CancelError{}, 1},
-		{"usage", cmdutil.Usagef("bad --pin"), 2},
-		{"wrapped usage", wrap(cmdutil.Usagef("bad --pin")), 2},
-		{"not found", wrap(&cmdutil.NotFoundError{Err: errors.New("no PIN escrowed for MAC-1")}), 2},
+		{"declined", &exitcode.CancelError{}, 1},
+		{"usage", exitcode.Usagef("bad --pin"), 2},
+		{"wrapped usage", wrap(exitcode.Usagef("bad --pin")), 2},
+		{"not found", wrap(&exitcode.NotFoundError{Err: errors.New("no PIN escrowed for MAC-1")}), 2},
 		{"401", &server.HTTPError{Status: 401}, 4},
 		{"403 wrapped", wrap(&server.HTTPError{Status: 403}), 4},
 		{"404", &server.HTTPError{Status: 404}, 1},
@@ -34,7 +33,7 @@ func TestOf(t *testing.T) {
 		{"deadline", wrap(context.DeadlineExceeded), 5},
 		{"protocol", &server.ProtocolError{Problem: "not JSON"}, 1},
 		{"interrupted", wrap(context.Canceled), 130},
-		{"decided", &cmdutil.ExitError{Code: 7}, 7},
+		{"decided", &exitcode.ExitError{Code: 7}, 7},
 	}
 	for _, tt := range tests {
 		if got := exitcode.Of(tt.err); got != tt.want {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -50,7 +51,7 @@ func edit(f *cmdutil.Factory, flags *pflag.FlagSet, fn func(*config.File) error)
 	path := f.ConfigPath(flags)
 	file, err := config.Load(path)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	if err := fn(file); err != nil {
 		return err
@@ -61,7 +62,7 @@ func edit(f *cmdutil.Factory, flags *pflag.FlagSet, fn func(*config.File) error)
 func load(f *cmdutil.Factory, flags *pflag.FlagSet) (*config.File, error) {
 	file, err := config.Load(f.ConfigPath(flags))
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
 	return file, nil
 }
@@ -99,29 +100,29 @@ func newCmdSetContext(f *cmdutil.Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := config.ValidateContextName(name); err != nil {
-				return &cmdutil.UsageError{Err: err}
+				return &exitcode.UsageError{Err: err}
 			}
 			if config.IsBuiltinContext(name) {
-				return cmdutil.Usagef("context name %q is built in", name)
+				return exitcode.Usagef("context name %q is built in", name)
 			}
 			if c.Server != "" {
 				if _, err := config.ValidateServerURL(c.Kind, c.Server); err != nil {
-					return &cmdutil.UsageError{Err: err}
+					return &exitcode.UsageError{Err: err}
 				}
 			}
 			if c.Kind != "" {
 				if err := config.ValidateKind(c.Kind); err != nil {
-					return &cmdutil.UsageError{Err: err}
+					return &exitcode.UsageError{Err: err}
 				}
 			}
 			if c.Preflight != "" {
 				if _, err := config.ParsePreflight(c.Preflight); err != nil {
-					return cmdutil.Usagef("invalid --preflight %q: %v", c.Preflight, err)
+					return exitcode.Usagef("invalid --preflight %q: %v", c.Preflight, err)
 				}
 			}
 			if c.APIKeyFile != "" {
 				if _, err := config.ReadSecretFile(nil, "API key", c.APIKeyFile); err != nil {
-					return &cmdutil.UsageError{Err: err}
+					return &exitcode.UsageError{Err: err}
 				}
 			}
 			var created, activated bool
@@ -204,7 +205,7 @@ func newCmdUseContext(f *cmdutil.Factory) *cobra.Command {
 			name := args[0]
 			err := edit(f, cmd.Flags(), func(file *config.File) error {
 				if _, ok := file.Contexts[name]; !ok && !config.IsBuiltinContext(name) {
-					return cmdutil.Usagef("unknown context %q (see mdmctl config get-contexts)", name)
+					return exitcode.Usagef("unknown context %q (see mdmctl config get-contexts)", name)
 				}
 				file.CurrentContext = name
 				return nil
@@ -230,7 +231,7 @@ func newCmdDeleteContext(f *cmdutil.Factory) *cobra.Command {
 			wasCurrent := false
 			err := edit(f, cmd.Flags(), func(file *config.File) error {
 				if _, ok := file.Contexts[name]; !ok {
-					return cmdutil.Usagef("unknown context %q (see mdmctl config get-contexts)", name)
+					return exitcode.Usagef("unknown context %q (see mdmctl config get-contexts)", name)
 				}
 				delete(file.Contexts, name)
 				wasCurrent = file.CurrentContext == name
@@ -271,7 +272,7 @@ func newCmdCurrentContext(f *cmdutil.Factory) *cobra.Command {
 				name = file.CurrentContext
 			}
 			if name == "" {
-				return cmdutil.Usagef("no current context (mdmctl config use-context NAME)")
+				return exitcode.Usagef("no current context (mdmctl config use-context NAME)")
 			}
 			_, err = fmt.Fprintln(f.IOStreams.Out, name)
 			return err
@@ -327,7 +328,7 @@ func newCmdGetContexts(f *cmdutil.Factory) *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			return cmdutil.Usagef("invalid --output %q (want text or json)", format)
+			return exitcode.Usagef("invalid --output %q (want text or json)", format)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json")
@@ -361,7 +362,7 @@ func newCmdView(f *cmdutil.Factory) *cobra.Command {
 				_, err = f.IOStreams.Out.Write(data)
 				return err
 			}
-			return cmdutil.Usagef("invalid --output %q (want yaml or json)", format)
+			return exitcode.Usagef("invalid --output %q (want yaml or json)", format)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", "yaml", "output format: yaml, json")

@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
@@ -35,14 +36,14 @@ func NewCmdDevices(f *cmdutil.Factory) *cobra.Command {
 type InspectOptions struct {
 	IO       *iostreams.IOStreams
 	Settings func() (config.Settings, error)
-	Connect  func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error)
+	Connect  func(ctx context.Context, s config.Settings, opts connect.Options) (*connect.Connection, error)
 	NewUUID  func() string
 
 	IDs         []string
 	Wait        time.Duration
 	Output      string
 	Concurrency int
-	Connection  cmdutil.ConnectOptions
+	Connection  connect.Options
 }
 
 // NewCmdInspect returns `devices inspect`; runF replaces the run function in
@@ -68,7 +69,7 @@ locked, 6 when the guard would refuse one, 8 when one did not answer.`,
   mdmctl devices inspect --webhook-listen 127.0.0.1:9099 --wait=1m MAC-1 MAC-2 -o json`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return cmdutil.Usagef("devices inspect needs at least one device ID")
+				return exitcode.Usagef("devices inspect needs at least one device ID")
 			}
 			return nil
 		},
@@ -122,11 +123,11 @@ type Inspection struct {
 func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	switch {
 	case opts.Output != output.FormatText && opts.Output != output.FormatJSON:
-		return cmdutil.Usagef("invalid --output %q (want text or json)", opts.Output)
+		return exitcode.Usagef("invalid --output %q (want text or json)", opts.Output)
 	case opts.Wait <= 0:
-		return cmdutil.Usagef("invalid --wait %s: must be positive", opts.Wait)
+		return exitcode.Usagef("invalid --wait %s: must be positive", opts.Wait)
 	case opts.Concurrency < 1:
-		return cmdutil.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
+		return exitcode.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
 	}
 	targets, err := inspectTargets(opts.IDs)
 	if err != nil {
@@ -134,7 +135,7 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	}
 	settings, err := opts.Settings()
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	conn, err := opts.Connect(ctx, settings, opts.Connection)
 	if err != nil {
@@ -146,10 +147,10 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	}
 	cmds, err := dispatch.PlanInformation(targets, conn.Limits, opts.NewUUID)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	inquiry := dispatch.NewInquiry(cmds)
-	feed := cmdutil.NewAnswerFeed(conn, settings)
+	feed := connect.NewAnswerFeed(conn, settings)
 	defer feed.Close(ctx)
 	where := conn.Name
 	if !conn.Synchronous {
@@ -176,7 +177,7 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	_ = inquiry.Send(ctx, conn.Server, dispatch.Options{Concurrency: opts.Concurrency, NewUUID: opts.NewUUID})
 	replies := inquiry.Wait(ctx, opts.Wait)
 	if ctx.Err() != nil {
-		return &cmdutil.CancelError{Interrupted: true}
+		return &exitcode.CancelError{Interrupted: true}
 	}
 	results := make([]Inspection, len(targets))
 	for i, t := range targets {
@@ -185,7 +186,7 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	if err := printInspections(opts, results); err != nil {
 		return err
 	}
-	return &cmdutil.ExitError{Code: exitCode(results)}
+	return &exitcode.ExitError{Code: exitCode(results)}
 }
 
 // inspectTargets checks the IDs as lock does; an ID twice is asked once.
@@ -195,7 +196,7 @@ func inspectTargets(ids []string) ([]*dispatch.Target, error) {
 	var ts []*dispatch.Target
 	for _, id := range ids {
 		if err := apple.ValidateTargetID(id); err != nil {
-			return nil, cmdutil.Usagef("invalid device ID: %v", err)
+			return nil, exitcode.Usagef("invalid device ID: %v", err)
 		}
 		if !seen[id] {
 			seen[id] = true

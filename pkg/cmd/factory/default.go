@@ -18,11 +18,14 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/server"
+
 	// Every kind mdmctl ships registers itself.
 	_ "github.com/mdmctl/mdmctl/pkg/server/drivers"
 )
@@ -48,7 +51,7 @@ func New() *cmdutil.Factory {
 		}
 		return s, err
 	}
-	f.Connect = func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
+	f.Connect = func(ctx context.Context, s config.Settings, opts connect.Options) (*connect.Connection, error) {
 		return Connect(ctx, s, opts, f.IOStreams)
 	}
 	f.OpenHistory = OpenHistory
@@ -61,11 +64,11 @@ func New() *cmdutil.Factory {
 // on it to keep a Mac from a second PIN.
 func OpenHistory(s config.Settings) (*history.Store, error) {
 	if s.History == "" {
-		return nil, cmdutil.Usagef("no place for the lock history (no home folder): give --history FILE or %s", config.EnvHistory)
+		return nil, exitcode.Usagef("no place for the lock history (no home folder): give --history FILE or %s", config.EnvHistory)
 	}
 	st, err := history.Open(s.History)
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: fmt.Errorf("%v (--history FILE or %s picks another place)", err, config.EnvHistory)}
+		return nil, &exitcode.UsageError{Err: fmt.Errorf("%v (--history FILE or %s picks another place)", err, config.EnvHistory)}
 	}
 	return st, nil
 }
@@ -97,10 +100,10 @@ func ConfigPath(flags *pflag.FlagSet, getenv func(string) string) string {
 
 // Connect opens the server for s through its kind's driver. Problems with
 // the settings themselves are usage errors: nothing has been sent.
-func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions, streams *iostreams.IOStreams) (*cmdutil.Connection, error) {
+func Connect(ctx context.Context, s config.Settings, opts connect.Options, streams *iostreams.IOStreams) (*connect.Connection, error) {
 	d, ok := server.Lookup(s.Kind)
 	if !ok {
-		return nil, cmdutil.Usagef("server kind %q is not supported", s.Kind)
+		return nil, exitcode.Usagef("server kind %q is not supported", s.Kind)
 	}
 	cfg := server.Config{User: s.APIUser, APIKey: s.APIKey, Tenant: s.Tenant, Concurrency: opts.Concurrency, Timeout: opts.Timeout,
 		Debug: debugWriter(opts.Debug, streams), Warn: func(msg string) { warn(streams, msg) }}
@@ -110,22 +113,22 @@ func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions
 	}
 	if d.InProcess {
 		if s.Server != "" {
-			return nil, cmdutil.Usagef("the %s kind runs in-process and takes no --server", d.Kind)
+			return nil, exitcode.Usagef("the %s kind runs in-process and takes no --server", d.Kind)
 		}
 		return open(ctx, d, cfg)
 	}
 	if s.Server == "" {
-		return nil, cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context), or try mdmctl with --context sandbox")
+		return nil, exitcode.Usagef("no server configured: use --server, MDMCTL_SERVER or a context (mdmctl config set-context), or try mdmctl with --context sandbox")
 	}
 	u, err := config.ValidateServerURL(s.Kind, s.Server)
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
 	if u.Scheme == "http" && !isLoopback(u) && !s.AllowInsecureHTTP {
-		return nil, cmdutil.Usagef("refusing to send credentials over plain http to %s: use https, or --allow-insecure-http", server.Origin(u))
+		return nil, exitcode.Usagef("refusing to send credentials over plain http to %s: use https, or --allow-insecure-http", server.Origin(u))
 	}
 	if s.APIKey == "" && d.NeedsAPIKey {
-		return nil, cmdutil.Usagef("no API key: set MDMCTL_API_KEY, --api-key-file, or api-key-file in the context")
+		return nil, exitcode.Usagef("no API key: set MDMCTL_API_KEY, --api-key-file, or api-key-file in the context")
 	}
 	if s.InsecureSkipVerify {
 		warn(streams, "--insecure-skip-verify: the server's TLS certificate is not verified")
@@ -141,7 +144,7 @@ func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions
 		Debug:              cfg.Debug,
 	})
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
 	cfg.BaseURL, cfg.RawURL, cfg.HTTP = u, s.Server, hc
 	cfg.Retry = server.DefaultRetry
@@ -149,12 +152,12 @@ func Connect(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions
 	return open(ctx, d, cfg)
 }
 
-func open(ctx context.Context, d server.Driver, cfg server.Config) (*cmdutil.Connection, error) {
+func open(ctx context.Context, d server.Driver, cfg server.Config) (*connect.Connection, error) {
 	sess, err := d.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &cmdutil.Connection{Session: sess, Driver: d}, nil
+	return &connect.Connection{Session: sess, Driver: d}, nil
 }
 
 func warn(streams *iostreams.IOStreams, msg string) {

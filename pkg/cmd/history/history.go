@@ -15,6 +15,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
@@ -82,7 +83,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Since != "" {
 		d, err := ParseSince(opts.Since)
 		if err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return &exitcode.UsageError{Err: err}
 		}
 		filter.Since = opts.Now().Add(-d)
 	}
@@ -112,7 +113,7 @@ func Run(ctx context.Context, opts *Options) error {
 // CheckFormat refuses an -o value the locks cannot be printed in.
 func CheckFormat(format string) error {
 	if !slices.Contains(output.Formats, format) {
-		return cmdutil.Usagef("invalid --output %q (want text, json, jsonl or csv)", format)
+		return exitcode.Usagef("invalid --output %q (want text, json, jsonl or csv)", format)
 	}
 	return nil
 }
@@ -121,7 +122,7 @@ func CheckFormat(format string) error {
 func Open(settings func() (config.Settings, error), open func(config.Settings) (*history.Store, error)) (config.Settings, *history.Store, error) {
 	s, err := settings()
 	if err != nil {
-		return s, nil, &cmdutil.UsageError{Err: err}
+		return s, nil, &exitcode.UsageError{Err: err}
 	}
 	store, err := open(s)
 	return s, store, err

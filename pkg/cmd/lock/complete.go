@@ -5,6 +5,7 @@ import (
 
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -26,7 +27,7 @@ func completeUDIDs(f *cmdutil.Factory) cobra.CompletionFunc {
 				out = append(out, cobra.CompletionWithDesc(id[0], id[1]))
 			}
 		}
-		if host := cmdutil.HistoryServer(s); host != "" {
+		if host := connect.HistoryServer(s); host != "" {
 			for _, id := range historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, host) {
 				if !seen[id] {
 					out = append(out, cobra.CompletionWithDesc(id, "locked before (mdmctl history)"))

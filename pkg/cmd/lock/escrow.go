@@ -5,9 +5,9 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 )
 
 // escrowRecipients parses the settings' recipient (--pin-escrow-recipient,
@@ -20,7 +20,7 @@ func (opts *Options) escrowRecipients(settings config.Settings, escrows bool) ([
 	}
 	recipients, err := escrow.ParseRecipients(settings.PINEscrowRecipient)
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
 	return recipients, nil
 }
@@ -30,7 +30,7 @@ func (opts *Options) escrowRecipients(settings config.Settings, escrows bool) ([
 func openEscrow(path string, recipients []age.Recipient) (*escrow.File, error) {
 	esc, err := escrow.Open(path, recipients...)
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
 	return esc, nil
 }
@@ -42,17 +42,17 @@ func (opts *Options) readEscrowedPINs() (map[[2]string]string, error) {
 	if opts.Identity != "" {
 		var err error
 		if identities, err = escrow.ReadIdentities(opts.Identity); err != nil {
-			return nil, &cmdutil.UsageError{Err: err}
+			return nil, &exitcode.UsageError{Err: err}
 		}
 	}
 	pins, err := escrow.PINs(opts.PINEscrow, identities...)
 	switch {
 	case errors.Is(err, escrow.ErrNoIdentity):
-		return nil, cmdutil.Usagef("the PINs in %s are encrypted: give --identity FILE, the age identity they were encrypted to, to resume the run", opts.PINEscrow)
+		return nil, exitcode.Usagef("the PINs in %s are encrypted: give --identity FILE, the age identity they were encrypted to, to resume the run", opts.PINEscrow)
 	case errors.Is(err, escrow.ErrWrongIdentity):
-		return nil, cmdutil.Usagef("--identity %s does not open the PINs in %s: they were encrypted to another age key", opts.Identity, opts.PINEscrow)
+		return nil, exitcode.Usagef("--identity %s does not open the PINs in %s: they were encrypted to another age key", opts.Identity, opts.PINEscrow)
 	case err != nil:
-		return nil, &cmdutil.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
 	return pins, nil
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/history"
@@ -40,7 +40,7 @@ func (r *runner) openHistory(settings config.Settings) error {
 	if err != nil {
 		return err
 	}
-	base := history.Lock{Server: cmdutil.HistoryServer(settings), Context: settings.Context, Kind: settings.Kind, User: opts.OSUser()}
+	base := history.Lock{Server: connect.HistoryServer(settings), Context: settings.Context, Kind: settings.Kind, User: opts.OSUser()}
 	if r.escrows() {
 		if base.PINEscrow, err = filepath.Abs(opts.PINEscrow); err != nil {
 			base.PINEscrow = opts.PINEscrow

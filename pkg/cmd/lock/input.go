@@ -12,6 +12,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/targets"
 )
@@ -97,9 +98,9 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 		if err != nil {
 			if !opts.SkipInvalid {
 				if e.Line == 0 {
-					return cmdutil.Usagef("invalid target: %v", err)
+					return exitcode.Usagef("invalid target: %v", err)
 				}
-				return cmdutil.Usagef("%s: %v", e.Source(), err)
+				return exitcode.Usagef("%s: %v", e.Source(), err)
 			}
 			id := e.ID
 			if id == "" {
@@ -131,8 +132,8 @@ func (opts *Options) collect(def defaults) (*collected, error) {
 			err = add(targets.Entry{ID: in.id})
 		} else {
 			err = in.read(in.text, in.name, add)
-			if _, isUsage := err.(*cmdutil.UsageError); err != nil && !isUsage {
-				err = &cmdutil.UsageError{Err: err}
+			if _, isUsage := err.(*exitcode.UsageError); err != nil && !isUsage {
+				err = &exitcode.UsageError{Err: err}
 			}
 		}
 		if err != nil {
@@ -156,7 +157,7 @@ func (opts *Options) inputs() ([]input, int, error) {
 			continue
 		}
 		if stdinUsed {
-			return nil, 0, cmdutil.Usagef("stdin (-) given twice")
+			return nil, 0, exitcode.Usagef("stdin (-) given twice")
 		}
 		stdinUsed = true
 		data, err := readAll(opts.IO.In, "stdin")
@@ -170,7 +171,7 @@ func (opts *Options) inputs() ([]input, int, error) {
 		for _, path := range paths {
 			f, err := os.Open(path)
 			if err != nil {
-				return cmdutil.Usagef("invalid %s %s: %v", flag, path, cmdutil.PathErr(err))
+				return exitcode.Usagef("invalid %s %s: %v", flag, path, cmdutil.PathErr(err))
 			}
 			info, err := f.Stat()
 			if err == nil && info.IsDir() {
@@ -182,7 +183,7 @@ func (opts *Options) inputs() ([]input, int, error) {
 			}
 			f.Close()
 			if err != nil {
-				return cmdutil.Usagef("invalid %s %s: %v", flag, path, err)
+				return exitcode.Usagef("invalid %s %s: %v", flag, path, err)
 			}
 			inputs = append(inputs, input{name: path, read: read, text: string(data)})
 			size += bytes.Count(data, []byte{'\n'}) + 1
@@ -202,9 +203,9 @@ func readAll(r io.Reader, name string) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxInput+1))
 	switch {
 	case err != nil:
-		return nil, cmdutil.Usagef("reading %s: %v", name, err)
+		return nil, exitcode.Usagef("reading %s: %v", name, err)
 	case len(data) > maxInput:
-		return nil, cmdutil.Usagef("%s is larger than %d MiB", name, maxInput>>20)
+		return nil, exitcode.Usagef("%s is larger than %d MiB", name, maxInput>>20)
 	}
 	return data, nil
 }
@@ -297,19 +298,19 @@ func mayBeMac(d apple.Device) bool {
 // --pin, --pin-file or MDMCTL_PIN and is never echoed.
 func (opts *Options) lockValues() (apple.DeviceLock, error) {
 	if err := apple.ValidateText(opts.Message); err != nil {
-		return apple.DeviceLock{}, cmdutil.Usagef("invalid --message: %v", err)
+		return apple.DeviceLock{}, exitcode.Usagef("invalid --message: %v", err)
 	}
 	if err := apple.ValidateText(opts.Phone); err != nil {
-		return apple.DeviceLock{}, cmdutil.Usagef("invalid --phone: %v", err)
+		return apple.DeviceLock{}, exitcode.Usagef("invalid --phone: %v", err)
 	}
 	pin, source := opts.PIN, "--pin"
 	if opts.PINFile != "" {
 		if pin != "" {
-			return apple.DeviceLock{}, cmdutil.Usagef("give the PIN once: --pin or --pin-file")
+			return apple.DeviceLock{}, exitcode.Usagef("give the PIN once: --pin or --pin-file")
 		}
 		data, err := os.ReadFile(opts.PINFile)
 		if err != nil {
-			return apple.DeviceLock{}, cmdutil.Usagef("invalid --pin-file %s: %v", opts.PINFile, cmdutil.PathErr(err))
+			return apple.DeviceLock{}, exitcode.Usagef("invalid --pin-file %s: %v", opts.PINFile, cmdutil.PathErr(err))
 		}
 		pin, source = strings.TrimRight(string(data), "\r\n"), "--pin-file "+opts.PINFile
 	}
@@ -318,10 +319,10 @@ func (opts *Options) lockValues() (apple.DeviceLock, error) {
 	}
 	if pin != "" {
 		if opts.PINGenerate {
-			return apple.DeviceLock{}, cmdutil.Usagef("a PIN from %s conflicts with --pin-generate", source)
+			return apple.DeviceLock{}, exitcode.Usagef("a PIN from %s conflicts with --pin-generate", source)
 		}
 		if err := apple.ValidatePIN(pin); err != nil {
-			return apple.DeviceLock{}, cmdutil.Usagef("invalid PIN from %s: %v", source, err)
+			return apple.DeviceLock{}, exitcode.Usagef("invalid PIN from %s: %v", source, err)
 		}
 	}
 	return apple.DeviceLock{PIN: pin, Message: opts.Message, PhoneNumber: opts.Phone, RequestRequiresNetworkTether: opts.NetworkTether}, nil
@@ -332,22 +333,22 @@ func (opts *Options) facts() (apple.Device, error) {
 	var d apple.Device
 	p, err := apple.ParsePlatform(opts.Platform)
 	if err != nil {
-		return d, cmdutil.Usagef("invalid --platform: %v", err)
+		return d, exitcode.Usagef("invalid --platform: %v", err)
 	}
 	d.Platform = p
 	if opts.OSVersion != "" {
 		if d.OSVersion, err = apple.ParseVersion(opts.OSVersion); err != nil {
-			return d, cmdutil.Usagef("invalid --os-version: %v", err)
+			return d, exitcode.Usagef("invalid --os-version: %v", err)
 		}
 	}
 	if opts.Model != "" {
 		if err := apple.ValidateModel(opts.Model); err != nil {
-			return d, cmdutil.Usagef("invalid --model: %v", err)
+			return d, exitcode.Usagef("invalid --model: %v", err)
 		}
 		d.Model = opts.Model
 	}
 	if err := apple.CheckConsistent(d); err != nil {
-		return d, cmdutil.Usagef("conflicting device facts: %v", err)
+		return d, exitcode.Usagef("conflicting device facts: %v", err)
 	}
 	return d, nil
 }

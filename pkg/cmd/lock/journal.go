@@ -9,9 +9,9 @@ import (
 	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -37,7 +37,7 @@ func (opts *Options) journalPath() (string, error) {
 	}
 	state, err := config.StateHome(opts.Getenv)
 	if err != nil {
-		return "", cmdutil.Usagef("no place for the run journal (%v): give --journal FILE", err)
+		return "", exitcode.Usagef("no place for the run journal (%v): give --journal FILE", err)
 	}
 	return journal.DefaultPath(state, opts.Now(), strconv.Itoa(os.Getpid())), nil
 }
@@ -64,7 +64,7 @@ func (r *runner) startJournal(settings config.Settings, cmds []dispatch.Command,
 	}
 	w, err := journal.Create(path, h)
 	if err != nil {
-		return &cmdutil.UsageError{Err: fmt.Errorf("%v (--journal FILE picks another place)", err)}
+		return &exitcode.UsageError{Err: fmt.Errorf("%v (--journal FILE picks another place)", err)}
 	}
 	r.journal = &runJournal{w: w, salt: salt, kind: settings.Kind, checks: map[string]string{}}
 	planned := make([]journal.Command, len(cmds))

@@ -10,6 +10,8 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
@@ -23,7 +25,7 @@ type Options struct {
 	IO       *iostreams.IOStreams
 	Getenv   func(string) string
 	Settings func() (config.Settings, error)
-	Connect  func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error)
+	Connect  func(ctx context.Context, s config.Settings, opts connect.Options) (*connect.Connection, error)
 	NewUUID  func() string
 	Now      func() time.Time
 
@@ -149,7 +151,7 @@ anyway. Devices known not to be Macs are never held back.`,
 			opts.Retries, _ = cmd.Flags().GetInt("retries")
 			opts.PreflightGiven = cmd.Flags().Changed("preflight")
 			if opts.IfUnknown != ifUnknownWarn && opts.IfUnknown != ifUnknownRefuse {
-				return cmdutil.Usagef("invalid --if-unknown %q: want warn or refuse", opts.IfUnknown)
+				return exitcode.Usagef("invalid --if-unknown %q: want warn or refuse", opts.IfUnknown)
 			}
 			if !cmd.Flags().Changed("pin") {
 				opts.PIN = ""
@@ -223,7 +225,7 @@ func checkWaitArg(cmd *cobra.Command, args []string) error {
 		}
 		for _, a := range args {
 			if _, err := time.ParseDuration(a); err == nil {
-				return cmdutil.Usagef("--%s takes its duration with =, as in --%s=%s (%q would be a device ID)", name, name, a, a)
+				return exitcode.Usagef("--%s takes its duration with =, as in --%s=%s (%q would be a device ID)", name, name, a, a)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
@@ -79,8 +80,8 @@ func runLockWith(t *testing.T, srv server.Server, fake *fakeServer, d server.Dri
 		},
 		OpenHistory: func(s config.Settings) (*history.Store, error) { return history.Open(s.History) },
 		OSUser:      func() string { return "tester" },
-		Connect: func(context.Context, config.Settings, cmdutil.ConnectOptions) (*cmdutil.Connection, error) {
-			return &cmdutil.Connection{
+		Connect: func(context.Context, config.Settings, connect.Options) (*connect.Connection, error) {
+			return &connect.Connection{
 				Session: &server.Session{Server: srv, Name: "fake", Close: func() {},
 					Answers: func(c *webhook.Collector) { fake.mu.Lock(); fake.collector = c; fake.mu.Unlock() }},
 				Driver: d,

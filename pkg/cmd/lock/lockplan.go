@@ -3,8 +3,8 @@ package lock
 import (
 	"fmt"
 
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -25,7 +25,7 @@ func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) error {
 				if src := t.Source(); t.Line > 0 {
 					err = fmt.Errorf("%s: %w", src, err)
 				}
-				return &cmdutil.UsageError{Err: err}
+				return &exitcode.UsageError{Err: err}
 			}
 			t.ServerPIN = plan.ServerPIN
 			r.serverPINs = r.serverPINs || plan.ServerPIN
@@ -37,9 +37,9 @@ func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) error {
 	}
 	switch {
 	case r.serverPINs && opts.PINEscrow == "" && !opts.DryRun:
-		return cmdutil.Usagef("the %s kind makes each device's unlock PIN itself: give --pin-escrow FILE, where mdmctl keeps it before showing it anywhere", d.Kind)
+		return exitcode.Usagef("the %s kind makes each device's unlock PIN itself: give --pin-escrow FILE, where mdmctl keeps it before showing it anywhere", d.Kind)
 	case opts.PINEscrow != "" && !opts.PINGenerate && !r.serverPINs && len(targets) > 0:
-		return cmdutil.Usagef("--pin-escrow goes with --pin-generate, or with a kind that makes its own PINs (the %s kind takes the PIN it is given)", d.Kind)
+		return exitcode.Usagef("--pin-escrow goes with --pin-generate, or with a kind that makes its own PINs (the %s kind takes the PIN it is given)", d.Kind)
 	}
 	return nil
 }

@@ -6,8 +6,9 @@ import (
 	"strings"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -71,7 +72,7 @@ func splitForPreflight(targets []*dispatch.Target, on bool) (asked, ready []*dis
 
 // startPreflight sends DeviceInformation, under CommandUUIDs of its own,
 // to the asked devices, listening for their answers first.
-func (r *runner) startPreflight(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, asked []*dispatch.Target) (*preflight, error) {
+func (r *runner) startPreflight(ctx context.Context, conn *connect.Connection, feed *connect.AnswerFeed, asked []*dispatch.Target) (*preflight, error) {
 	cmds, err := dispatch.PlanInformation(asked, conn.Limits, r.opts.NewUUID)
 	if err != nil {
 		return nil, err
@@ -179,14 +180,14 @@ type planLater func() ([]dispatch.Command, error)
 
 // sendRounds sends the locks decided before the preflight at once, then
 // those decided on the devices' answers; it returns the first error.
-func (r *runner) sendRounds(ctx context.Context, conn *cmdutil.Connection, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, emit dispatch.Emit) error {
+func (r *runner) sendRounds(ctx context.Context, conn *connect.Connection, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, emit dispatch.Emit) error {
 	sendErr := dispatch.Send(ctx, conn.Server, cmds, sendOpts, emit)
 	if later == nil {
 		return sendErr
 	}
 	more, err := later()
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	if len(more) > 0 && r.journal != nil {
 		if err := r.journal.plan(more); err != nil {

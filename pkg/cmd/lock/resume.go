@@ -7,9 +7,10 @@ import (
 	"strings"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
@@ -36,11 +37,11 @@ func runResume(ctx context.Context, opts *Options) error {
 	}
 	settings, err := opts.Settings()
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	w, st, err := journal.Append(opts.Resume)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	r := &runner{opts: opts, printer: printer,
 		run: report.Run{RequestType: apple.RequestTypeDeviceLock, Summary: report.Summary{}}}
@@ -52,7 +53,7 @@ func runResume(ctx context.Context, opts *Options) error {
 		}
 	}()
 	if h := st.Header; strings.TrimRight(h.Server, "/") != strings.TrimRight(settings.Server, "/") || h.Kind != settings.Kind {
-		return cmdutil.Usagef("run journal %s is of a run against %s (kind %s), not the current %s (kind %s): pick that server with --context or MDMCTL_SERVER",
+		return exitcode.Usagef("run journal %s is of a run against %s (kind %s), not the current %s (kind %s): pick that server with --context or MDMCTL_SERVER",
 			opts.Resume, orNone(h.Server), orNone(h.Kind), orNone(settings.Server), orNone(settings.Kind))
 	}
 	opts.NoPush = st.Header.NoPush
@@ -70,7 +71,7 @@ func runResume(ctx context.Context, opts *Options) error {
 	for _, w := range settings.Warnings {
 		r.warn(w)
 	}
-	var conn *cmdutil.Connection
+	var conn *connect.Connection
 	if len(plan.cmds) > 0 {
 		if err := r.openHistory(settings); err != nil {
 			return err
@@ -97,7 +98,7 @@ func runResume(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "nothing to resend: every device of the run has its outcome")
 		return r.finish(nil)
 	}
-	feed := cmdutil.NewAnswerFeed(conn, settings)
+	feed := connect.NewAnswerFeed(conn, settings)
 	defer feed.Close(ctx)
 	return r.send(ctx, conn, feed, plan.cmds, nil, plan.devices)
 }
@@ -124,7 +125,7 @@ func (opts *Options) checkResumeFlags() error {
 	}
 	for _, c := range conflicts {
 		if c.set {
-			return cmdutil.Usagef("%s conflicts with --resume: the journal holds the run's targets and values", c.flag)
+			return exitcode.Usagef("%s conflicts with --resume: the journal holds the run's targets and values", c.flag)
 		}
 	}
 	return opts.checkFlags()
@@ -189,14 +190,14 @@ func (r *runner) rebuild(st *journal.State, givenPIN string) (*resumePlan, error
 		case journal.PINGiven:
 			usesGiven = true
 			if givenPIN == "" {
-				return nil, cmdutil.Usagef("the run sent a PIN: give it again with %s, --pin-file or --pin", EnvPIN)
+				return nil, exitcode.Usagef("the run sent a PIN: give it again with %s, --pin-file or --pin", EnvPIN)
 			}
 			check, err := r.journal.pinCheck(givenPIN)
 			if err != nil {
 				return nil, err
 			}
 			if check != c.Lock.PINCheck {
-				return nil, cmdutil.Usagef("the PIN given is not the one the run sent to %s (command %s): nothing was sent", devs[0].ID, c.UUID)
+				return nil, exitcode.Usagef("the PIN given is not the one the run sent to %s (command %s): nothing was sent", devs[0].ID, c.UUID)
 			}
 			lock.PIN = givenPIN
 		case journal.PINGenerated:
@@ -242,10 +243,10 @@ func (r *runner) rebuild(st *journal.State, givenPIN string) (*resumePlan, error
 		p.devices += len(devs)
 	}
 	if givenPIN != "" && !usesGiven {
-		return nil, cmdutil.Usagef("the run left to resend sends no PIN it was given: drop --pin, --pin-file and %s", EnvPIN)
+		return nil, exitcode.Usagef("the run left to resend sends no PIN it was given: drop --pin, --pin-file and %s", EnvPIN)
 	}
 	if opts.PINGenerate && !usesGenerated && st.Header.Lock.PIN != journal.PINGenerated {
-		return nil, cmdutil.Usagef("--pin-generate conflicts with --resume of a run that generated no PINs")
+		return nil, exitcode.Usagef("--pin-generate conflicts with --resume of a run that generated no PINs")
 	}
 	for _, d := range st.Devices {
 		if !sending[d.ID] {
@@ -277,7 +278,7 @@ func (r *runner) escrowedPINs(st *journal.State) (map[[2]string]string, error) {
 		opts.PINEscrow = st.Header.PINEscrow
 	}
 	if opts.PINEscrow == "" {
-		return nil, cmdutil.Usagef("the run generated PINs but its journal names no escrow file: give --pin-generate --pin-escrow FILE")
+		return nil, exitcode.Usagef("the run generated PINs but its journal names no escrow file: give --pin-generate --pin-escrow FILE")
 	}
 	opts.PINEscrow = filepath.Clean(opts.PINEscrow)
 	opts.PINGenerate = true

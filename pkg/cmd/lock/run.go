@@ -12,8 +12,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
@@ -48,7 +48,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if len(in.targets)+len(in.invalid)+len(in.serials) == 0 {
-		return cmdutil.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, --serial, or - for stdin")
+		return exitcode.Usagef("no target: give UDIDs as arguments, --udid, --udid-file, --csv, --serial, or - for stdin")
 	}
 	printer, err := newPrinter(opts)
 	if err != nil {
@@ -65,21 +65,21 @@ func Run(ctx context.Context, opts *Options) error {
 func (opts *Options) checkFlags() error {
 	switch {
 	case opts.Concurrency < 1:
-		return cmdutil.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
+		return exitcode.Usagef("invalid --concurrency %d: must be at least 1", opts.Concurrency)
 	case opts.Retries < 0:
-		return cmdutil.Usagef("invalid --retries %d: must be 0 or more", opts.Retries)
+		return exitcode.Usagef("invalid --retries %d: must be 0 or more", opts.Retries)
 	case opts.Timeout <= 0:
-		return cmdutil.Usagef("invalid --timeout %s: must be positive", opts.Timeout)
+		return exitcode.Usagef("invalid --timeout %s: must be positive", opts.Timeout)
 	case opts.ConnectTimeout <= 0:
-		return cmdutil.Usagef("invalid --connect-timeout %s: must be positive", opts.ConnectTimeout)
+		return exitcode.Usagef("invalid --connect-timeout %s: must be positive", opts.ConnectTimeout)
 	case opts.PINGenerate && opts.PINEscrow == "" && !opts.DryRun && opts.Resume == "":
-		return cmdutil.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
+		return exitcode.Usagef("--pin-generate needs --pin-escrow FILE: a generated PIN must be kept before it is used")
 	case opts.Identity != "" && opts.Resume == "":
-		return cmdutil.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
+		return exitcode.Usagef("--identity goes with --resume: it opens the PINs of an encrypted escrow to resend them")
 	}
 	if opts.CommandUUID != "" {
 		if err := apple.ValidateText(opts.CommandUUID); err != nil || strings.TrimSpace(opts.CommandUUID) != opts.CommandUUID {
-			return cmdutil.Usagef("invalid --command-uuid %q: must be printable text without surrounding spaces", opts.CommandUUID)
+			return exitcode.Usagef("invalid --command-uuid %q: must be printable text without surrounding spaces", opts.CommandUUID)
 		}
 	}
 	return nil
@@ -177,15 +177,15 @@ func (r *runner) showWarnings() {
 func (r *runner) execute(ctx context.Context, in *collected) error {
 	opts := r.opts
 	var (
-		conn     *cmdutil.Connection
+		conn     *connect.Connection
 		settings config.Settings
 		err      error
 	)
-	connect := func() error {
+	openConn := func() error {
 		conn, err = r.connect(ctx, settings)
 		return err
 	}
-	var feed *cmdutil.AnswerFeed
+	var feed *connect.AnswerFeed
 	defer func() {
 		r.closeHistory()
 		feed.Close(ctx)
@@ -195,7 +195,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}()
 	if len(in.targets)+len(in.serials) > 0 {
 		if settings, err = opts.Settings(); err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return &exitcode.UsageError{Err: err}
 		}
 		d, _ := server.Lookup(settings.Kind)
 		if err := r.planLocks(d, in.targets); err != nil {
@@ -211,9 +211,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		// yet: a run the guard refuses whole needs no server.
 		if len(in.serials) > 0 {
 			if !d.SerialNumbers {
-				return cmdutil.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", settings.Kind)
+				return exitcode.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", settings.Kind)
 			}
-			if err := connect(); err != nil {
+			if err := openConn(); err != nil {
 				return err
 			}
 			if err := r.resolveSerials(ctx, conn, in); err != nil {
@@ -228,7 +228,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 		if d.Inventory {
 			if conn == nil {
-				if err := connect(); err != nil {
+				if err := openConn(); err != nil {
 					return err
 				}
 			}
@@ -255,7 +255,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
 		// Connecting sends nothing yet: settings errors come before the question.
 		if conn == nil {
-			if err := connect(); err != nil {
+			if err := openConn(); err != nil {
 				return err
 			}
 		}
@@ -281,7 +281,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	var pf *preflight
 	var held []*dispatch.Target
 	if len(asked) > 0 {
-		feed = cmdutil.NewAnswerFeed(conn, settings)
+		feed = connect.NewAnswerFeed(conn, settings)
 		if pf, err = r.startPreflight(ctx, conn, feed, asked); err != nil {
 			return err
 		}
@@ -292,7 +292,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	cmds, err := dispatch.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	if len(cmds) == 1 {
 		r.run.CommandUUID = cmds[0].UUID
@@ -323,7 +323,7 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	if opts.DryRun {
 		more, err := later()
 		if err != nil {
-			return &cmdutil.UsageError{Err: err}
+			return &exitcode.UsageError{Err: err}
 		}
 		r.showWarnings()
 		if err := r.printPlan(append(cmds, more...)); err != nil {
@@ -339,22 +339,22 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 	}
 	r.showWarnings()
 	if feed == nil {
-		feed = cmdutil.NewAnswerFeed(conn, settings)
+		feed = connect.NewAnswerFeed(conn, settings)
 	}
 	return r.send(ctx, conn, feed, cmds, later, len(send)+len(asked)+len(held))
 }
 
 // connect opens the server the settings name.
-func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmdutil.Connection, error) {
+func (r *runner) connect(ctx context.Context, settings config.Settings) (*connect.Connection, error) {
 	opts := r.opts
-	conn, err := opts.Connect(ctx, settings, cmdutil.ConnectOptions{Concurrency: opts.Concurrency, Timeout: opts.Timeout,
+	conn, err := opts.Connect(ctx, settings, connect.Options{Concurrency: opts.Concurrency, Timeout: opts.Timeout,
 		ConnectTimeout: opts.ConnectTimeout, Retries: opts.Retries, Debug: opts.Debug})
 	if err != nil {
 		return nil, err
 	}
 	if opts.NoPush && !conn.SkipPush {
 		conn.Close()
-		return nil, cmdutil.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
+		return nil, exitcode.Usagef("--no-push does not apply to the %s kind: it cannot queue without a push", settings.Kind)
 	}
 	r.run.Server = conn.Name
 	return conn, nil
@@ -363,7 +363,7 @@ func (r *runner) connect(ctx context.Context, settings config.Settings) (*cmduti
 // send sends the commands, then those later plans (the locks decided on a
 // preflight's answers), to devices devices in all, journaled, and reports
 // them.
-func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []dispatch.Command, later planLater, devices int) error {
+func (r *runner) send(ctx context.Context, conn *connect.Connection, feed *connect.AnswerFeed, cmds []dispatch.Command, later planLater, devices int) error {
 	opts := r.opts
 	r.startProgress(devices)
 	sendOpts := dispatch.Options{NoPush: opts.NoPush, Concurrency: opts.Concurrency, Flush: r.flush}
@@ -401,7 +401,7 @@ func (r *runner) send(ctx context.Context, conn *cmdutil.Connection, feed *cmdut
 // sendAndWait sends, then waits up to --wait for every queued device's own
 // answer, reporting each device once: with its answer, its queue failure,
 // or as no-answer when the wait ends.
-func (r *runner) sendAndWait(ctx context.Context, conn *cmdutil.Connection, feed *cmdutil.AnswerFeed, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, devices int) error {
+func (r *runner) sendAndWait(ctx context.Context, conn *connect.Connection, feed *connect.AnswerFeed, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, devices int) error {
 	collector := webhook.NewCollector()
 	// Answers trickle in one at a time: each leaves at once.
 	join := dispatch.NewJoin(collector, func(d report.Device) {
@@ -493,7 +493,7 @@ func (r *runner) confirm(ctx context.Context, where string, sending, refused, in
 		return nil
 	}
 	if !opts.IO.CanPrompt() {
-		return cmdutil.Usagef("locking %d devices needs --yes when mdmctl cannot ask (not a terminal)", sending)
+		return exitcode.Usagef("locking %d devices needs --yes when mdmctl cannot ask (not a terminal)", sending)
 	}
 	q := fmt.Sprintf("Lock %d devices%s", sending, where)
 	var extra []string
@@ -514,13 +514,13 @@ func (r *runner) confirm(ctx context.Context, where string, sending, refused, in
 	answer, err := readAnswer(ctx, opts.IO.In)
 	if err != nil {
 		fmt.Fprintln(opts.IO.ErrOut) // the cursor still stands after the question
-		return &cmdutil.CancelError{Interrupted: true}
+		return &exitcode.CancelError{Interrupted: true}
 	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return nil
 	}
-	return &cmdutil.CancelError{}
+	return &exitcode.CancelError{}
 }
 
 func (r *runner) finish(sendErr error) error {
@@ -546,7 +546,7 @@ func (r *runner) finish(sendErr error) error {
 	if code == exitcode.OK {
 		return nil
 	}
-	return &cmdutil.ExitError{Code: code}
+	return &exitcode.ExitError{Code: code}
 }
 
 // escrowPINs writes each generated PIN to the escrow file, synced, before
@@ -580,7 +580,7 @@ func newPrinter(opts *Options) (output.Printer, error) {
 	streams := opts.IO
 	switch {
 	case opts.Output == formatPlist && !opts.DryRun:
-		return nil, cmdutil.Usagef("invalid --output plist: it goes with --dry-run")
+		return nil, exitcode.Usagef("invalid --output plist: it goes with --dry-run")
 	case opts.Output == formatPlist:
 		return output.Discard{}, nil
 	case opts.DryRun && (opts.Output == output.FormatText || opts.Output == ""):
@@ -590,7 +590,7 @@ func newPrinter(opts *Options) (output.Printer, error) {
 	}
 	p, err := output.New(opts.Output, streams)
 	if err != nil {
-		return nil, &cmdutil.UsageError{Err: fmt.Errorf("invalid --output: %v", err)}
+		return nil, &exitcode.UsageError{Err: fmt.Errorf("invalid --output: %v", err)}
 	}
 	return p, nil
 }

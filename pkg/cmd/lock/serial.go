@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/connect"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/targets"
@@ -19,7 +20,7 @@ func (opts *Options) addSerials(in *collected) error {
 	}
 	for _, s := range splitIDs(opts.Serials) {
 		if _, err := opts.target(targets.Entry{ID: s}, in.def); err != nil {
-			return cmdutil.Usagef("invalid --serial: %v", err)
+			return exitcode.Usagef("invalid --serial: %v", err)
 		}
 		if !seen[s] {
 			seen[s] = true
@@ -33,7 +34,7 @@ func (opts *Options) addSerials(in *collected) error {
 // before anything is sent: a known serial becomes a target with its row's
 // values (once, even when its UDID was given too), an unknown one is
 // reported failed.
-func (r *runner) resolveSerials(ctx context.Context, conn *cmdutil.Connection, in *collected) error {
+func (r *runner) resolveSerials(ctx context.Context, conn *connect.Connection, in *collected) error {
 	serials := make([]string, len(in.serials))
 	for i, e := range in.serials {
 		serials[i] = e.Serial
@@ -57,7 +58,7 @@ func (r *runner) resolveSerials(ctx context.Context, conn *cmdutil.Connection, i
 			e.ID = id
 			t, err := r.opts.target(e, in.def)
 			if err != nil {
-				return cmdutil.Usagef("serial %s: the server's ID for it: %v", e.Serial, err)
+				return exitcode.Usagef("serial %s: the server's ID for it: %v", e.Serial, err)
 			}
 			in.targets = append(in.targets, &t)
 		}

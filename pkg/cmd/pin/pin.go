@@ -16,6 +16,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 )
@@ -71,7 +72,7 @@ A device the escrow holds no PIN for exits 2.`,
   mdmctl pin C02XK1ABJG5J`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return cmdutil.Usagef("mdmctl pin takes one device ID, not %d", len(args))
+				return exitcode.Usagef("mdmctl pin takes one device ID, not %d", len(args))
 			}
 			opts.Device = args[0]
 			opts.RecordRead = func(ctx context.Context, device, user string, at time.Time) error {
@@ -120,11 +121,11 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	if opts.Escrow == "" {
-		return cmdutil.Usagef("mdmctl pin needs --pin-escrow FILE: the escrow file the lock wrote its PINs to (the lock history names none for %q)", opts.Device)
+		return exitcode.Usagef("mdmctl pin needs --pin-escrow FILE: the escrow file the lock wrote its PINs to (the lock history names none for %q)", opts.Device)
 	}
 	recs, err := escrow.Read(opts.Escrow)
 	if err != nil {
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	}
 	found, err := opts.find(recs)
 	if err != nil {
@@ -135,7 +136,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.CommandUUID != "" {
 		i := slices.IndexFunc(found, func(r escrow.Record) bool { return r.CommandUUID == opts.CommandUUID })
 		if i < 0 {
-			return &cmdutil.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %s under command %q in %s", latest.ID, opts.CommandUUID, opts.Escrow)}
+			return &exitcode.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %s under command %q in %s", latest.ID, opts.CommandUUID, opts.Escrow)}
 		}
 		chosen = found[i]
 	}
@@ -159,7 +160,7 @@ func Run(ctx context.Context, opts *Options) error {
 func (opts *Options) find(recs []escrow.Record) ([]escrow.Record, error) {
 	found := slices.DeleteFunc(slices.Clone(recs), func(r escrow.Record) bool { return r.ID != opts.Device })
 	if len(found) == 0 {
-		return nil, &cmdutil.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %q in %s: give the UDID or enrollment ID it was locked under, or the serial number the lock was given", opts.Device, opts.Escrow)}
+		return nil, &exitcode.NotFoundError{Err: fmt.Errorf("no PIN escrowed for %q in %s: give the UDID or enrollment ID it was locked under, or the serial number the lock was given", opts.Device, opts.Escrow)}
 	}
 	// Records are appended as locks are sent; a stable sort keeps that
 	// order between records of the same time.
@@ -186,15 +187,15 @@ func (opts *Options) unseal(r escrow.Record) (string, error) {
 	if r.Sealed() && opts.Identity != "" {
 		var err error
 		if identities, err = escrow.ReadIdentities(opts.Identity); err != nil {
-			return "", &cmdutil.UsageError{Err: err}
+			return "", &exitcode.UsageError{Err: err}
 		}
 	}
 	pin, err := r.Unseal(identities)
 	switch {
 	case errors.Is(err, escrow.ErrNoIdentity):
-		return "", cmdutil.Usagef("the PIN of %s in %s is encrypted: give --identity FILE, the age identity it was encrypted to", r.ID, opts.Escrow)
+		return "", exitcode.Usagef("the PIN of %s in %s is encrypted: give --identity FILE, the age identity it was encrypted to", r.ID, opts.Escrow)
 	case errors.Is(err, escrow.ErrWrongIdentity):
-		return "", cmdutil.Usagef("--identity %s does not open the PIN of %s (command %s): it was encrypted to another age key", opts.Identity, r.ID, r.CommandUUID)
+		return "", exitcode.Usagef("--identity %s does not open the PIN of %s (command %s): it was encrypted to another age key", opts.Identity, r.ID, r.CommandUUID)
 	}
 	return pin, err
 }

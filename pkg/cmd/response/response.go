@@ -12,6 +12,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
@@ -53,11 +54,11 @@ FILE or with -.`,
 			}
 			resp, err := Decode(data)
 			if err != nil {
-				return cmdutil.Usagef("%s: %v", label(name), err)
+				return exitcode.Usagef("%s: %v", label(name), err)
 			}
 			p, err := output.New(format, f.IOStreams)
 			if err != nil {
-				return &cmdutil.UsageError{Err: fmt.Errorf("invalid --output: %v", err)}
+				return &exitcode.UsageError{Err: fmt.Errorf("invalid --output: %v", err)}
 			}
 			d := report.Device{ID: resp.DeviceID(), Outcome: dispatch.AnswerOutcome(resp), CommandUUID: resp.CommandUUID, Response: &resp}
 			run := report.Run{CommandUUID: resp.CommandUUID, Summary: report.Summary{d.Outcome: 1}}
@@ -83,20 +84,20 @@ func read(f *cmdutil.Factory, name string) ([]byte, error) {
 	if name != "-" {
 		file, err := os.Open(name)
 		if err != nil {
-			return nil, cmdutil.Usagef("%s: %v", name, cmdutil.PathErr(err))
+			return nil, exitcode.Usagef("%s: %v", name, cmdutil.PathErr(err))
 		}
 		defer file.Close()
 		r = file
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxInput+1))
 	if err != nil {
-		return nil, cmdutil.Usagef("%s: %v", label(name), err)
+		return nil, exitcode.Usagef("%s: %v", label(name), err)
 	}
 	if len(data) > maxInput {
-		return nil, cmdutil.Usagef("%s: larger than %d bytes", label(name), maxInput)
+		return nil, exitcode.Usagef("%s: larger than %d bytes", label(name), maxInput)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, cmdutil.Usagef("%s: empty input", label(name))
+		return nil, exitcode.Usagef("%s: empty input", label(name))
 	}
 	return data, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mdmctl/mdmctl/internal/suggest"
-	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 )
 
 // flagError makes every flag error a usage error (exit 2) and points a
@@ -17,16 +17,16 @@ func flagError(cmd *cobra.Command, err error) error {
 	name, unknown := strings.CutPrefix(err.Error(), "unknown flag: --")
 	switch {
 	case !unknown:
-		return &cmdutil.UsageError{Err: err}
+		return &exitcode.UsageError{Err: err}
 	case name == "api-key":
-		return cmdutil.Usagef("there is no --api-key flag, so the key never lands in shell history: use MDMCTL_API_KEY or --api-key-file")
+		return exitcode.Usagef("there is no --api-key flag, so the key never lands in shell history: use MDMCTL_API_KEY or --api-key-file")
 	}
 	var names []string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
 	if near := suggest.Closest(name, names); near != "" {
-		return cmdutil.Usagef("%v (did you mean --%s?)", err, near)
+		return exitcode.Usagef("%v (did you mean --%s?)", err, near)
 	}
-	return &cmdutil.UsageError{Err: err}
+	return &exitcode.UsageError{Err: err}
 }
 
 // UnknownCommand turns cobra's "unknown command" error into a usage error
@@ -45,5 +45,5 @@ func UnknownCommand(err error) error {
 	if hint == "" {
 		hint = "see mdmctl --help"
 	}
-	return &cmdutil.UsageError{Err: errors.New(first), Hint: hint}
+	return &exitcode.UsageError{Err: errors.New(first), Hint: hint}
 }

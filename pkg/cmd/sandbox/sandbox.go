@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/sandbox"
 )
 
@@ -49,7 +50,7 @@ func newCmdDevices(f *cmdutil.Factory) *cobra.Command {
 			case "text", "":
 				return printFleet(f, sandbox.Fleet)
 			}
-			return cmdutil.Usagef("invalid --output %q (want text or json)", format)
+			return exitcode.Usagef("invalid --output %q (want text or json)", format)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json")
@@ -98,12 +99,12 @@ func newCmdServe(f *cmdutil.Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if webhookURL != "" {
 				if u, err := url.Parse(webhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return cmdutil.Usagef("invalid --webhook-url %q: want an http(s) URL", webhookURL)
+					return exitcode.Usagef("invalid --webhook-url %q: want an http(s) URL", webhookURL)
 				}
 			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
-				return cmdutil.Usagef("invalid --listen %s: %v", listen, err)
+				return exitcode.Usagef("invalid --listen %s: %v", listen, err)
 			}
 			sb, err := sandbox.Start(sandbox.Options{WebhookURL: webhookURL})
 			if err != nil {

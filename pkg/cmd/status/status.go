@@ -14,6 +14,7 @@ import (
 	historycmd "github.com/mdmctl/mdmctl/pkg/cmd/history"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/history"
@@ -31,14 +32,14 @@ const askWindow = 10 * time.Second
 type Options struct {
 	IO          *iostreams.IOStreams
 	Settings    func() (config.Settings, error)
-	Connect     func(ctx context.Context, s config.Settings, opts cmdutil.ConnectOptions) (*cmdutil.Connection, error)
+	Connect     func(ctx context.Context, s config.Settings, opts connect.Options) (*connect.Connection, error)
 	OpenHistory func(config.Settings) (*history.Store, error)
 	Now         func() time.Time
 
 	IDs            []string
 	Wait           time.Duration
 	Output         string
-	ConnectOptions cmdutil.ConnectOptions
+	ConnectOptions connect.Options
 }
 
 // NewCmdStatus returns the status command; runF replaces the run function
@@ -92,7 +93,7 @@ still has no answer.`,
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, cmdutil.HistoryServer(s)), cobra.ShellCompDirectiveNoFileComp
+		return historycmd.RecordedDevices(cmd.Context(), f.OpenHistory, s, connect.HistoryServer(s)), cobra.ShellCompDirectiveNoFileComp
 	}
 	return cmd
 }
@@ -108,9 +109,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer store.Close()
-	server := cmdutil.HistoryServer(settings)
+	server := connect.HistoryServer(settings)
 	if server == "" {
-		return cmdutil.Usagef("no server configured: use --server, MDMCTL_SERVER or a context, as for mdmctl lock")
+		return exitcode.Usagef("no server configured: use --server, MDMCTL_SERVER or a context, as for mdmctl lock")
 	}
 	locks, err := selectLocks(ctx, store, server, opts.IDs)
 	if err != nil {
@@ -141,7 +142,7 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "%s keeps no answers to ask for: --wait=5m listens for them on the webhook receiver\n", settings.Kind)
 	}
 	if code := exitcode.OfRun(summary, interrupted, nil); code != exitcode.OK {
-		return &cmdutil.ExitError{Code: code}
+		return &exitcode.ExitError{Code: code}
 	}
 	return nil
 }
@@ -160,7 +161,7 @@ func selectLocks(ctx context.Context, store *history.Store, server string, ids [
 		for _, id := range ids {
 			l, ok := latest[id]
 			if !ok {
-				return nil, cmdutil.Usagef("no lock recorded for %s on %s (mdmctl history lists the recorded locks)", id, server)
+				return nil, exitcode.Usagef("no lock recorded for %s on %s (mdmctl history lists the recorded locks)", id, server)
 			}
 			if !seen[id] {
 				seen[id] = true
@@ -216,7 +217,7 @@ func collect(ctx context.Context, opts *Options, settings config.Settings, store
 	if wait == 0 {
 		wait = askWindow
 	}
-	feed := cmdutil.NewAnswerFeed(conn, settings)
+	feed := connect.NewAnswerFeed(conn, settings)
 	defer feed.Close(ctx)
 	var recordErr error
 	collector.OnAnswer = func(a webhook.Answer) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/buildinfo"
 	"github.com/mdmctl/mdmctl/pkg/cmdutil"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 )
 
 // NewCmdVersion prints version, commit and the commit's date.
@@ -29,7 +30,7 @@ func NewCmdVersion(f *cmdutil.Factory) *cobra.Command {
 				_, err := fmt.Fprintln(f.IOStreams.Out, Line(info))
 				return err
 			}
-			return cmdutil.Usagef("invalid --output %q (want text or json)", format)
+			return exitcode.Usagef("invalid --output %q (want text or json)", format)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json")

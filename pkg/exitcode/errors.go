@@ -1,12 +1,8 @@
-// Package cmdutil holds what every mdmctl command shares: the factory of
-// its dependencies, the answer feed, and the typed errors whose category
-// pkg/exitcode maps to an exit code.
-package cmdutil
+package exitcode
 
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 )
 
@@ -66,14 +62,4 @@ func HintOf(err error) string {
 		return usageErr.Hint
 	}
 	return ""
-}
-
-// PathErr shortens an *os.PathError to its cause: the caller's message
-// already names the file.
-func PathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

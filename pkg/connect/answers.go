@@ -1,10 +1,11 @@
-package cmdutil
+package connect
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/mdmctl/mdmctl/pkg/config"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
@@ -36,7 +37,7 @@ func (f *AnswerFeed) Subscribe(c *webhook.Collector, flag string) (string, error
 	}
 	if f.fanout == nil {
 		if f.settings.WebhookListen == "" {
-			return "", Usagef("%s needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach", flag)
+			return "", exitcode.Usagef("%s needs --webhook-listen ADDR (or webhook-listen in the context) for NanoMDM's -webhook-url to reach", flag)
 		}
 		if _, err := f.Check(); err != nil {
 			return "", err
@@ -48,7 +49,7 @@ func (f *AnswerFeed) Subscribe(c *webhook.Collector, flag string) (string, error
 		}
 		url, shutdown, err := webhook.Listen(f.settings.WebhookListen, rc)
 		if err != nil {
-			return "", &UsageError{Err: err}
+			return "", &exitcode.UsageError{Err: err}
 		}
 		f.fanout, f.receiver, f.url, f.shutdown = fanout, rc, url, shutdown
 	}
@@ -72,13 +73,13 @@ func (f *AnswerFeed) Check() (warning string, err error) {
 	local, err := webhook.LoopbackOnly(s.WebhookListen)
 	switch {
 	case err != nil:
-		return "", &UsageError{Err: err}
+		return "", &exitcode.UsageError{Err: err}
 	case local:
 		return "", nil
 	case s.WebhookAllowUnsigned:
 		return fmt.Sprintf("--webhook-allow-unsigned: anyone who can reach %s can post a forged device answer", s.WebhookListen), nil
 	}
-	return "", Usagef("refusing unsigned webhook events on --webhook-listen %s, which other machines can reach (anyone could forge a device's answer): "+
+	return "", exitcode.Usagef("refusing unsigned webhook events on --webhook-listen %s, which other machines can reach (anyone could forge a device's answer): "+
 		"give the key NanoMDM signs with (--webhook-hmac-key-file or MDMCTL_WEBHOOK_HMAC_KEY), listen on 127.0.0.1, or pass --webhook-allow-unsigned", s.WebhookListen)
 }
 
