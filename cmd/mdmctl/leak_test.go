@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mdmctl/mdmctl/pkg/iostreams"
 )
 
 // Every script runs with these known secrets: the API keys its servers use,
@@ -37,56 +40,46 @@ func secretForms(secrets []string) []string {
 	return forms
 }
 
-// runWatchingSecrets runs mdmctl with its stdout and stderr passed through
-// a scanner. --show-pins runs may print PINs, never keys.
+// runWatchingSecrets runs mdmctl with its stdout and stderr copied to a
+// scanner. --show-pins runs may print PINs, never keys.
 func runWatchingSecrets() int {
+	streams := iostreams.System()
+	args := os.Args[1:]
 	secrets := strings.Split(os.Getenv(envSecrets), ",")
 	if os.Getenv(envSecrets) == "" {
-		return run()
+		return run(streams, args, os.Getenv)
 	}
-	if slices.Contains(os.Args, "--show-pins") {
+	if slices.Contains(args, "--show-pins") {
 		secrets = slices.DeleteFunc(secrets, func(s string) bool { return strings.Trim(s, "0123456789") == "" })
 	}
-	var captured bytes.Buffer
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	tee := func(real *os.File) *os.File {
-		r, w, err := os.Pipe()
-		if err != nil {
-			panic(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := r.Read(buf)
-				if n > 0 {
-					_, _ = real.Write(buf[:n])
-					mu.Lock()
-					captured.Write(buf[:n])
-					mu.Unlock()
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		return w
-	}
-	realOut, realErr := os.Stdout, os.Stderr
-	os.Stdout, os.Stderr = tee(realOut), tee(realErr)
-	code := run()
-	os.Stdout.Close()
-	os.Stderr.Close()
-	wg.Wait()
-	os.Stdout, os.Stderr = realOut, realErr
+	var captured lockedBuffer
+	streams.Out = io.MultiWriter(streams.Out, &captured)
+	streams.ErrOut = io.MultiWriter(streams.ErrOut, &captured)
+	code := run(streams, args, os.Getenv)
 	for _, s := range secretForms(secrets) {
-		if s != "" && bytes.Contains(captured.Bytes(), []byte(s)) {
-			recordLeak(fmt.Sprintf("%q printed by: %s", s, strings.Join(os.Args[1:], " ")))
+		if s != "" && captured.contains(s) {
+			recordLeak(fmt.Sprintf("%q printed by: %s", s, strings.Join(args, " ")))
 		}
 	}
 	return code
+}
+
+// lockedBuffer collects both streams, written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Contains(b.buf.Bytes(), []byte(s))
 }
 
 func recordLeak(line string) {

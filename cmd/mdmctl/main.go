@@ -12,18 +12,23 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/cmd/factory"
 	"github.com/mdmctl/mdmctl/pkg/cmd/root"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
+	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
 )
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(iostreams.System(), os.Args[1:], os.Getenv))
 }
 
-func run() int {
-	f := factory.New()
+// run runs mdmctl with args on streams, its environment read through
+// getenv, and returns the exit code.
+func run(streams *iostreams.IOStreams, args []string, getenv func(string) string) int {
+	f := factory.New(streams, getenv)
 	ctx, stop := interruptContext()
 	defer stop()
-	err := root.UnknownCommand(root.NewCmdRoot(f).ExecuteContext(ctx))
+	cmd := root.NewCmdRoot(f)
+	cmd.SetArgs(args)
+	err := root.UnknownCommand(cmd.ExecuteContext(ctx))
 	if err != nil && !exitcode.IsSilent(err) {
 		fmt.Fprintln(f.IOStreams.ErrOut, "error: "+oneLine(err.Error()))
 		if hint := exitcode.HintOf(err); hint != "" {

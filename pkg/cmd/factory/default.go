@@ -30,11 +30,12 @@ import (
 	_ "github.com/mdmctl/mdmctl/pkg/server/drivers"
 )
 
-// New returns the factory mdmctl runs with.
-func New() *cmdutil.Factory {
+// New returns the factory mdmctl runs with, on streams, reading its
+// environment through getenv.
+func New(streams *iostreams.IOStreams, getenv func(string) string) *cmdutil.Factory {
 	f := &cmdutil.Factory{
-		IOStreams: iostreams.System(),
-		Getenv:    os.Getenv,
+		IOStreams: streams,
+		Getenv:    getenv,
 		Now:       time.Now,
 	}
 	f.ConfigPath = func(flags *pflag.FlagSet) string { return ConfigPath(flags, f.Getenv) }

@@ -140,7 +140,7 @@ anyway. Devices known not to be Macs are never held back.`,
   mdmctl lock --csv fleet.csv --pin-generate --pin-escrow pins.jsonl --yes
   mdmctl lock --resume ~/.local/state/mdmctl/runs/20261203T144600.123Z-4242.jsonl --yes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkWaitArg(cmd, args); err != nil {
+			if err := cmdutil.CheckAttachedDurations(cmd, args, "wait", "preflight"); err != nil {
 				return err
 			}
 			opts.IDs = append(splitIDs(udids), args...)
@@ -212,22 +212,4 @@ func platformNames() []string {
 		names[i] = string(p)
 	}
 	return names
-}
-
-// checkWaitArg catches `--wait 20s` (and `--preflight 20s`): pflag reads
-// the duration as a target ID, since the value is optional and must be
-// attached with =.
-func checkWaitArg(cmd *cobra.Command, args []string) error {
-	for name, bare := range map[string]time.Duration{"wait": 2 * time.Minute, "preflight": 30 * time.Second} {
-		fl := cmd.Flags().Lookup(name)
-		if fl == nil || !fl.Changed || fl.Value.String() != bare.String() {
-			continue
-		}
-		for _, a := range args {
-			if _, err := time.ParseDuration(a); err == nil {
-				return exitcode.Usagef("--%s takes its duration with =, as in --%s=%s (%q would be a device ID)", name, name, a, a)
-			}
-		}
-	}
-	return nil
 }

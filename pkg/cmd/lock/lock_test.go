@@ -88,16 +88,28 @@ func runLockWith(t *testing.T, srv server.Server, fake *fakeServer, d server.Dri
 			}, nil
 		},
 	}
-	cmd := NewCmdLock(f, nil)
-	cmd.PersistentFlags().Duration("timeout", time.Second, "")
-	cmd.PersistentFlags().Duration("connect-timeout", time.Second, "")
-	cmd.PersistentFlags().Int("retries", 0, "")
-	cmd.PersistentFlags().Bool("debug", false, "")
+	opts, err := parseLock(f, args)
+	if err != nil {
+		return out.String(), errOut.String(), err
+	}
+	// What the root command's flags give a run.
+	opts.Timeout, opts.ConnectTimeout = time.Second, time.Second
+	err = Run(context.Background(), opts)
+	return out.String(), errOut.String(), err
+}
+
+// parseLock parses args as the lock command does and returns the options
+// it would run with (runF, gh's seam), without running.
+func parseLock(f *cmdutil.Factory, args string) (*Options, error) {
+	var got *Options
+	cmd := NewCmdLock(f, func(_ context.Context, o *Options) error { got = o; return nil })
 	cmd.SetArgs(strings.Fields(args))
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
-	err = cmd.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		return nil, err
+	}
+	return got, nil
 }
 
 func exitCode(err error) int { return exitcode.Of(err) }

@@ -68,6 +68,9 @@ still has no answer.`,
   mdmctl status --context sandbox
   mdmctl status --wait=10m --webhook-listen 0.0.0.0:9099 --webhook-hmac-key-file hook.key -o csv`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmdutil.CheckAttachedDurations(cmd, args, "wait"); err != nil {
+				return err
+			}
 			opts.IDs = args
 			opts.Settings = func() (config.Settings, error) { return f.Settings(cmd.Flags()) }
 			opts.ConnectOptions.Timeout, _ = cmd.Flags().GetDuration("timeout")
