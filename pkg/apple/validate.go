@@ -3,7 +3,6 @@ package apple
 import (
 	"fmt"
 	"regexp"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -70,9 +69,6 @@ func ValidateTargetID(id string) error {
 			// no device has.
 			return fmt.Errorf("target ID %+q contains the invisible character %U (copied from a web page or a document?)", id, r)
 		}
-		if strings.ContainsRune(",/?#%", r) {
-			return fmt.Errorf("target ID %q contains %q", id, r)
-		}
 	}
 	return nil
 }
@@ -81,7 +77,7 @@ func ValidateTargetID(id string) error {
 // printable ASCII character allowed in a target ID, or -1.
 func badASCIIByte(id string) int {
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; c <= ' ' || c >= 0x7f || c == ',' || c == '/' || c == '?' || c == '#' || c == '%' {
+		if c := id[i]; c <= ' ' || c >= 0x7f {
 			return i
 		}
 	}

@@ -66,6 +66,10 @@ type Driver struct {
 	Preflight time.Duration
 	Limits    Limits
 	Capabilities
+	// CheckID, when set, refuses a target ID the kind cannot carry (the
+	// characters of a URL path its IDs go in); the error names the ID and why.
+	// A refused ID is invalid input: nothing is sent to it.
+	CheckID func(id string) error
 	// PlanLock, when set, says how the kind carries a DeviceLock's values,
 	// or why it cannot (an error naming the value and the kind: the run
 	// stops before anything is sent, exit 2). Unset: Apple's command goes

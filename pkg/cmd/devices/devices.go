@@ -20,6 +20,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // NewCmdDevices returns the devices command group.
@@ -136,6 +137,13 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	settings, err := opts.Settings()
 	if err != nil {
 		return &exitcode.UsageError{Err: err}
+	}
+	if d, _ := server.Lookup(settings.Kind); d.CheckID != nil {
+		for _, t := range targets {
+			if err := d.CheckID(t.ID); err != nil {
+				return exitcode.Usagef("invalid device ID: %v", err)
+			}
+		}
 	}
 	conn, err := opts.Connect(ctx, settings, opts.Connection)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
+	"github.com/mdmctl/mdmctl/pkg/report"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -48,4 +49,29 @@ func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) error {
 // generates and those the server makes.
 func (r *runner) escrows() bool {
 	return (r.opts.PINGenerate || r.serverPINs) && r.opts.PINEscrow != ""
+}
+
+// checkIDs applies the kind's own rule for target IDs, once the kind is
+// known: an ID it cannot carry is invalid input, as a malformed one is
+// (a usage error, or reported invalid with --skip-invalid).
+func (r *runner) checkIDs(d server.Driver, in *collected) error {
+	if d.CheckID == nil {
+		return nil
+	}
+	kept := in.targets[:0]
+	for _, t := range in.targets {
+		err := d.CheckID(t.ID)
+		switch {
+		case err == nil:
+			kept = append(kept, t)
+		case !r.opts.SkipInvalid && t.Line == 0:
+			return exitcode.Usagef("invalid target: %v", err)
+		case !r.opts.SkipInvalid:
+			return exitcode.Usagef("%s: %v", t.Source(), err)
+		default:
+			in.invalid = append(in.invalid, report.Device{ID: t.ID, Source: t.Source(), Outcome: report.Invalid, Error: err.Error()})
+		}
+	}
+	in.targets = kept
+	return nil
 }

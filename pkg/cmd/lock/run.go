@@ -198,6 +198,9 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 			return &exitcode.UsageError{Err: err}
 		}
 		d, _ := server.Lookup(settings.Kind)
+		if err := r.checkIDs(d, in); err != nil {
+			return err
+		}
 		if err := r.planLocks(d, in.targets); err != nil {
 			return err
 		}

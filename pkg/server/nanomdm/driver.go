@@ -2,6 +2,8 @@ package nanomdm
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
@@ -13,6 +15,16 @@ const Kind = "nanomdm"
 // large_client_header_buffers): NanoMDM takes the IDs in the path.
 var Limits = server.Limits{MaxIDs: 1000, MaxIDBytes: 7000}
 
+// CheckID refuses what NanoMDM's enqueue path cannot carry: the IDs go in
+// the URL path, comma-separated, so a comma, slash, ? # or % in one would
+// name other IDs or another route.
+func CheckID(id string) error {
+	if i := strings.IndexAny(id, ",/?#%"); i >= 0 {
+		return fmt.Errorf("target ID %q contains %q, which NanoMDM's enqueue URL cannot carry (its IDs go in the path, comma-separated)", id, id[i])
+	}
+	return nil
+}
+
 func init() {
 	server.Register(server.Driver{
 		Kind:        Kind,
@@ -20,6 +32,7 @@ func init() {
 		Default:     true,
 		NeedsAPIKey: true,
 		Limits:      Limits,
+		CheckID:     CheckID,
 		// A CommandUUID NanoMDM holds is answered as a duplicate on every
 		// storage backend, so a resend is recognized (see the adapter).
 		Capabilities: server.Capabilities{SkipPush: true, RecognizesResend: true},

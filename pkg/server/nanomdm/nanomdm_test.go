@@ -155,3 +155,16 @@ func FuzzInterpret(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckIDRefusesWhatThePathCannotCarry(t *testing.T) {
+	for _, id := range []string{"00008020-000915083C80012E", "enrollment.id_1:x", "DEV00001"} {
+		if err := CheckID(id); err != nil {
+			t.Errorf("CheckID(%q) = %v", id, err)
+		}
+	}
+	for _, id := range []string{"a,b", "a/b", "a?b", "a#b", "a%b"} {
+		if err := CheckID(id); err == nil || !strings.Contains(err.Error(), id) {
+			t.Errorf("CheckID(%q) = %v, want an error naming it", id, err)
+		}
+	}
+}
