@@ -100,6 +100,12 @@ type runner struct {
 	answered  map[string]*apple.Information
 	// recipients are the age keys escrowed PINs are encrypted to; none: in clear.
 	recipients []age.Recipient
+	// settings and driver are the run's server and its kind; conn, once
+	// opened, the server; feed brings the devices' answers.
+	settings config.Settings
+	driver   server.Driver
+	conn     *connect.Connection
+	feed     *connect.AnswerFeed
 	// serverPINs: the kind makes some targets' PINs (planLocks), which the
 	// escrow then keeps; warnedPlan are the kind's warnings already given.
 	serverPINs bool
@@ -175,137 +181,228 @@ func (r *runner) showWarnings() {
 }
 
 func (r *runner) execute(ctx context.Context, in *collected) error {
-	opts := r.opts
-	var (
-		conn     *connect.Connection
-		settings config.Settings
-		err      error
-	)
-	openConn := func() error {
-		conn, err = r.connect(ctx, settings)
+	defer r.close(ctx)
+	if err := r.resolve(ctx, in); err != nil {
 		return err
 	}
-	var feed *connect.AnswerFeed
-	defer func() {
-		r.closeHistory()
-		feed.Close(ctx)
-		if conn != nil {
-			conn.Close()
+	sel := r.judge(in)
+	if err := r.prepare(ctx, in, sel); err != nil {
+		return err
+	}
+	p, err := r.plan(ctx, sel)
+	if err != nil {
+		return err
+	}
+	settled := r.settleEarly(in, sel)
+	switch {
+	case r.opts.DryRun:
+		return r.dryRun(p)
+	case len(p.cmds) == 0 && p.preflight == nil:
+		return r.finish(nil)
+	}
+	if err := r.startJournal(r.settings, p.cmds, settled); err != nil {
+		return err
+	}
+	r.showWarnings()
+	if r.feed == nil {
+		r.feed = connect.NewAnswerFeed(r.conn, r.settings)
+	}
+	return r.send(ctx, r.conn, r.feed, p.cmds, p.later, len(sel.send)+len(sel.asked)+len(sel.waiting))
+}
+
+// close releases what the run opened: the history, the receiver, the server.
+func (r *runner) close(ctx context.Context) {
+	r.closeHistory()
+	r.feed.Close(ctx)
+	if r.conn != nil {
+		r.conn.Close()
+	}
+}
+
+// open connects to the server once; later calls keep the connection.
+func (r *runner) open(ctx context.Context) error {
+	if r.conn != nil {
+		return nil
+	}
+	conn, err := r.connect(ctx, r.settings)
+	if err != nil {
+		return err
+	}
+	r.conn = conn
+	return nil
+}
+
+// resolve settles the settings and what the kind says about the targets:
+// the IDs it can carry, how it carries the lock, the devices of serial
+// numbers, and (servers that know their devices) the facts the guard
+// weighs, in a dry run too, so it plans what the real run would do. Others
+// are not contacted yet: a run the guard refuses whole needs no server.
+func (r *runner) resolve(ctx context.Context, in *collected) error {
+	opts := r.opts
+	if len(in.targets)+len(in.serials) == 0 {
+		return nil
+	}
+	var err error
+	if r.settings, err = opts.Settings(); err != nil {
+		return &exitcode.UsageError{Err: err}
+	}
+	d, _ := server.Lookup(r.settings.Kind)
+	r.driver = d
+	if err := refuseUnanswerable(d, opts.Wait > 0, opts.preflightOn(r.settings.Preflight > 0)); err != nil {
+		return err
+	}
+	if err := r.checkIDs(d, in); err != nil {
+		return err
+	}
+	if err := r.planLocks(d, in.targets); err != nil {
+		return err
+	}
+	if !opts.DryRun {
+		for _, w := range r.settings.Warnings {
+			r.warn(w)
 		}
-	}()
-	if len(in.targets)+len(in.serials) > 0 {
-		if settings, err = opts.Settings(); err != nil {
-			return &exitcode.UsageError{Err: err}
+	}
+	if len(in.serials) > 0 {
+		if !d.SerialNumbers {
+			return exitcode.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", d.Kind)
 		}
-		d, _ := server.Lookup(settings.Kind)
-		if err := r.checkIDs(d, in); err != nil {
+		if err := r.open(ctx); err != nil {
+			return err
+		}
+		if err := r.resolveSerials(ctx, r.conn, in); err != nil {
 			return err
 		}
 		if err := r.planLocks(d, in.targets); err != nil {
 			return err
 		}
-		if !opts.DryRun {
-			for _, w := range settings.Warnings {
-				r.warn(w)
-			}
-		}
-		// Servers that know their devices feed the guard, in a dry run too,
-		// so it plans what the real run would do. Others are not contacted
-		// yet: a run the guard refuses whole needs no server.
-		if len(in.serials) > 0 {
-			if !d.SerialNumbers {
-				return exitcode.Usagef("targets by serial number (--serial, a CSV serial column): the %s kind cannot look up serial numbers (its API keeps no device inventory); give UDIDs", settings.Kind)
-			}
-			if err := openConn(); err != nil {
-				return err
-			}
-			if err := r.resolveSerials(ctx, conn, in); err != nil {
-				return err
-			}
-			if err := r.planLocks(d, in.targets); err != nil {
-				return err
-			}
-		}
-		if r.recipients, err = opts.escrowRecipients(settings, r.escrows()); err != nil {
+	}
+	if r.recipients, err = opts.escrowRecipients(r.settings, r.escrows()); err != nil {
+		return err
+	}
+	if d.Inventory {
+		if err := r.open(ctx); err != nil {
 			return err
 		}
-		if d.Inventory {
-			if conn == nil {
-				if err := openConn(); err != nil {
-					return err
-				}
-			}
-			dispatch.ObserveInventory(ctx, in.targets, conn.Name+" inventory", conn.Facts)
-		}
+		dispatch.ObserveInventory(ctx, in.targets, r.conn.Name+" inventory", r.conn.Facts)
 	}
+	return nil
+}
 
-	dispatch.Assess(in.targets)
-	if opts.preflightOn(settings.Preflight > 0) {
-		r.preflight, r.answered = settings.Preflight, map[string]*apple.Information{}
+// refuseUnanswerable refuses, before anything is sent, a --wait or a
+// preflight the kind has no way to hear the answers of.
+func refuseUnanswerable(d server.Driver, wait, preflight bool) error {
+	switch {
+	case wait && d.NoStatus:
+		return exitcode.Usagef("--wait: the %s kind cannot read back what became of a command (its API has no command status); run without --wait and check the device in the %s console", d.Kind, d.Kind)
+	case preflight && d.NoInformation:
+		return exitcode.Usagef("--preflight: the %s kind cannot send DeviceInformation (its API has a lock action, no command of mdmctl's own); run without --preflight: the guard weighs the %s inventory", d.Kind, d.Kind)
 	}
-	asked, ready := splitForPreflight(in.targets, r.preflight > 0)
+	return nil
+}
+
+// selection is the guard's verdict on a run's targets.
+type selection struct {
+	// asked are asked DeviceInformation first (--preflight); send are
+	// locked now; refused are refused by the guard; heldBack are Macs an
+	// earlier lock's PIN still holds; waiting are locked only once the
+	// preflight has answered (one --command-uuid for all).
+	asked, send, refused, waiting []*dispatch.Target
+	heldBack                      []report.Device
+}
+
+// judge runs the guard: who is asked first, who is locked, who is refused.
+func (r *runner) judge(in *collected) *selection {
+	dispatch.Assess(in.targets)
+	if r.opts.preflightOn(r.settings.Preflight > 0) {
+		r.preflight, r.answered = r.settings.Preflight, map[string]*apple.Information{}
+	}
+	sel := &selection{}
+	var ready []*dispatch.Target
+	sel.asked, ready = splitForPreflight(in.targets, r.preflight > 0)
 	r.refuseUnknown(ready)
-	send, refused := r.partition(ready)
-	if len(refused) > 0 && len(send)+len(asked) == 0 && len(in.invalid)+len(in.unresolved) == 0 {
+	sel.send, sel.refused = r.partition(ready)
+	if len(sel.refused) > 0 && len(sel.send)+len(sel.asked) == 0 && len(in.invalid)+len(in.unresolved) == 0 {
 		io := r.opts.IO
 		fmt.Fprintln(io.ErrOut, io.ColorErr().Red(fmt.Sprintf("error: refusing to lock %s: %s; nothing was sent (--allow-deactivation overrides)",
-			describeTargets(refused), refused[0].Assessment.Reason)))
+			describeTargets(sel.refused), sel.refused[0].Assessment.Reason)))
 	}
-	driver, _ := server.Lookup(settings.Kind)
-	limits := driver.Limits
-	var heldBack []report.Device
-	// A dry run sends nothing but an explicit preflight's DeviceInformation.
-	if len(send)+len(asked) > 0 && (!opts.DryRun || len(asked) > 0) {
-		// Connecting sends nothing yet: settings errors come before the question.
-		if conn == nil {
-			if err := openConn(); err != nil {
-				return err
-			}
-		}
-		if (opts.Wait > 0 || len(asked) > 0) && !conn.Synchronous {
-			if err := r.checkReceiver(conn, settings); err != nil {
-				return err
-			}
-		}
-		if !opts.DryRun {
-			if heldBack, err = r.startHistory(ctx, settings, &send); err != nil {
-				return err
-			}
-			if len(send)+len(asked) > 0 {
-				if err := r.confirm(ctx, destination(settings), len(send)+len(asked), len(refused)+len(heldBack), len(in.invalid), unknownRisk(send)); err != nil {
-					return err
-				}
-			} else if len(refused) == 0 && len(in.invalid) == 0 {
-				r.errorf("not locking %s: %s; nothing was sent", describeHeld(heldBack), heldBack[0].Error)
-			}
-		}
-		limits = conn.Limits
+	return sel
+}
+
+// prepare gets a run that sends ready before anything goes: the server
+// connected (that sends nothing yet: settings errors come before the
+// question), its answers' receiver checked, Macs an earlier PIN holds held
+// back, and the user's confirmation. A dry run sends nothing but an
+// explicit preflight's DeviceInformation.
+func (r *runner) prepare(ctx context.Context, in *collected, sel *selection) error {
+	opts := r.opts
+	if len(sel.send)+len(sel.asked) == 0 || (opts.DryRun && len(sel.asked) == 0) {
+		return nil
 	}
-	var pf *preflight
-	var held []*dispatch.Target
-	if len(asked) > 0 {
-		feed = connect.NewAnswerFeed(conn, settings)
-		if pf, err = r.startPreflight(ctx, conn, feed, asked); err != nil {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	if (opts.Wait > 0 || len(sel.asked) > 0) && !r.conn.Synchronous {
+		if err := r.checkReceiver(r.conn, r.settings); err != nil {
 			return err
+		}
+	}
+	if opts.DryRun {
+		return nil
+	}
+	var err error
+	if sel.heldBack, err = r.startHistory(ctx, r.settings, &sel.send); err != nil {
+		return err
+	}
+	switch {
+	case len(sel.send)+len(sel.asked) > 0:
+		return r.confirm(ctx, destination(r.settings), len(sel.send)+len(sel.asked), len(sel.refused)+len(sel.heldBack), len(in.invalid), unknownRisk(sel.send))
+	case len(sel.refused) == 0 && len(in.invalid) == 0:
+		r.errorf("not locking %s: %s; nothing was sent", describeHeld(sel.heldBack), sel.heldBack[0].Error)
+	}
+	return nil
+}
+
+// planned is what a run sends: its commands now, and later those of the
+// devices asked first, once they answered.
+type planned struct {
+	cmds      []dispatch.Command
+	preflight *preflight
+	later     planLater
+}
+
+// plan starts the preflight, if any, and groups the locks into commands.
+func (r *runner) plan(ctx context.Context, sel *selection) (*planned, error) {
+	opts := r.opts
+	limits := r.driver.Limits
+	if r.conn != nil {
+		limits = r.conn.Limits
+	}
+	p := &planned{}
+	if len(sel.asked) > 0 {
+		r.feed = connect.NewAnswerFeed(r.conn, r.settings)
+		var err error
+		if p.preflight, err = r.startPreflight(ctx, r.conn, r.feed, sel.asked); err != nil {
+			return nil, err
 		}
 		if opts.CommandUUID != "" {
 			// One CommandUUID is one command: those ready wait for the rest.
-			send, held = nil, send
+			sel.send, sel.waiting = nil, sel.send
 		}
 	}
-	cmds, err := dispatch.Plan(send, limits, opts.NewUUID, opts.CommandUUID)
+	cmds, err := dispatch.Plan(sel.send, limits, opts.NewUUID, opts.CommandUUID)
 	if err != nil {
-		return &exitcode.UsageError{Err: err}
+		return nil, &exitcode.UsageError{Err: err}
 	}
+	p.cmds = cmds
 	if len(cmds) == 1 {
 		r.run.CommandUUID = cmds[0].UUID
 	}
-	// later plans the locks of the devices asked first, once they answered.
-	later := func() ([]dispatch.Command, error) {
-		if pf == nil {
+	p.later = func() ([]dispatch.Command, error) {
+		if p.preflight == nil {
 			return nil, nil
 		}
-		more, err := r.afterPreflight(ctx, pf, held, limits)
+		more, err := r.afterPreflight(ctx, p.preflight, sel.waiting, limits)
 		switch total := len(cmds) + len(more); {
 		case total == 1 && len(more) == 1:
 			r.run.CommandUUID = more[0].UUID
@@ -314,37 +411,34 @@ func (r *runner) execute(ctx context.Context, in *collected) error {
 		}
 		return more, err
 	}
+	return p, nil
+}
 
+// settleEarly reports the devices decided before sending (invalid, unknown
+// serials, refused, held back) and returns them, for the journal.
+func (r *runner) settleEarly(in *collected, sel *selection) []report.Device {
 	settled := append(in.invalid, in.unresolved...)
-	for _, a := range refused {
+	for _, a := range sel.refused {
 		settled = append(settled, report.Device{ID: a.ID, Source: a.Source(), Outcome: report.Refused, Error: a.Assessment.Reason})
 	}
-	settled = append(settled, heldBack...)
+	settled = append(settled, sel.heldBack...)
 	for _, d := range settled {
 		r.emit(d)
 	}
-	if opts.DryRun {
-		more, err := later()
-		if err != nil {
-			return &exitcode.UsageError{Err: err}
-		}
-		r.showWarnings()
-		if err := r.printPlan(append(cmds, more...)); err != nil {
-			return err
-		}
-		return r.finish(nil)
-	}
-	if len(cmds) == 0 && pf == nil {
-		return r.finish(nil)
-	}
-	if err := r.startJournal(settings, cmds, settled); err != nil {
-		return err
+	return settled
+}
+
+// dryRun prints the plan, the preflight's locks included, and sends nothing more.
+func (r *runner) dryRun(p *planned) error {
+	more, err := p.later()
+	if err != nil {
+		return &exitcode.UsageError{Err: err}
 	}
 	r.showWarnings()
-	if feed == nil {
-		feed = connect.NewAnswerFeed(conn, settings)
+	if err := r.printPlan(append(p.cmds, more...)); err != nil {
+		return err
 	}
-	return r.send(ctx, conn, feed, cmds, later, len(send)+len(asked)+len(held))
+	return r.finish(nil)
 }
 
 // connect opens the server the settings name.
