@@ -41,6 +41,14 @@ type Capabilities struct {
 	// answered "already exists", so a resend of a command that may have
 	// landed is recognized, never queued twice (what --resume relies on).
 	RecognizesResend bool
+	// NoStatus: it offers no way to read what became of a command (a
+	// vendor API that answers "accepted" and nothing after), so --wait and
+	// `mdmctl status` have nothing to read: --wait is refused.
+	NoStatus bool
+	// NoInformation: it cannot send DeviceInformation (a vendor API with a
+	// lock action but no command of the admin's own), so --preflight is
+	// refused: the guard weighs its inventory instead.
+	NoInformation bool
 }
 
 // Driver is one server kind: it describes itself and opens sessions.

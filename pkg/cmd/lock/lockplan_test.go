@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
@@ -106,4 +107,33 @@ func TestPINEscrowNeedsAPINToKeep(t *testing.T) {
 func runLockServer(t *testing.T, srv *pinMaker, args string, env map[string]string) (string, string, error) {
 	t.Helper()
 	return runLockWith(t, srv, &srv.fakeServer, serverPINKind, args, env)
+}
+
+func TestRefuseUnanswerable(t *testing.T) {
+	quiet := server.Driver{Kind: "quiet", Capabilities: server.Capabilities{NoStatus: true, NoInformation: true}}
+	for _, tc := range []struct {
+		name            string
+		d               server.Driver
+		wait, preflight bool
+		want            string
+	}{
+		{"wait on a kind with no status", quiet, true, false, "--wait: the quiet kind cannot read back"},
+		{"preflight on a kind with no DeviceInformation", quiet, false, true, "--preflight: the quiet kind cannot send DeviceInformation"},
+		{"neither asked", quiet, false, false, ""},
+		{"a kind that hears answers", server.Driver{Kind: "loud"}, true, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := refuseUnanswerable(tc.d, tc.wait, tc.preflight)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ue *exitcode.UsageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a usage error containing %q", err, tc.want)
+			}
+		})
+	}
 }

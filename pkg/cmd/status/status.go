@@ -21,6 +21,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/iostreams"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
@@ -112,16 +113,16 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer store.Close()
-	server := connect.HistoryServer(settings)
-	if server == "" {
+	origin := connect.HistoryServer(settings)
+	if origin == "" {
 		return exitcode.Usagef("no server configured: use --server, MDMCTL_SERVER or a context, as for mdmctl lock")
 	}
-	locks, err := selectLocks(ctx, store, server, opts.IDs)
+	locks, err := selectLocks(ctx, store, origin, opts.IDs)
 	if err != nil {
 		return err
 	}
 	if len(locks) == 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "no lock awaits an answer on %s (mdmctl history lists them all)\n", server)
+		fmt.Fprintf(opts.IO.ErrOut, "no lock awaits an answer on %s (mdmctl history lists them all)\n", origin)
 		return nil
 	}
 	waited, err := collect(ctx, opts, settings, store, locks)
@@ -142,7 +143,11 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	fmt.Fprintln(opts.IO.ErrOut, output.SummaryLine(report.Run{Summary: summary}, opts.IO.ColorErr()))
 	if !waited && summary[report.NoAnswer] > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "%s keeps no answers to ask for: --wait=5m listens for them on the webhook receiver\n", settings.Kind)
+		if d, _ := server.Lookup(settings.Kind); d.NoStatus {
+			fmt.Fprintf(opts.IO.ErrOut, "%s keeps no command status to ask for: check the devices in its console\n", settings.Kind)
+		} else {
+			fmt.Fprintf(opts.IO.ErrOut, "%s keeps no answers to ask for: --wait=5m listens for them on the webhook receiver\n", settings.Kind)
+		}
 	}
 	if code := exitcode.OfRun(summary, interrupted, nil); code != exitcode.OK {
 		return &exitcode.ExitError{Code: code}
@@ -214,6 +219,12 @@ func collect(ctx context.Context, opts *Options, settings config.Settings, store
 	}
 	defer conn.Close()
 	wait := opts.Wait
+	if conn.NoStatus {
+		if wait > 0 {
+			return false, exitcode.Usagef("--wait: the %s kind cannot read back what became of a command (its API has no command status)", settings.Kind)
+		}
+		return false, nil
+	}
 	if conn.Answers == nil && wait == 0 {
 		return false, nil // a webhook kind: only --wait can hear anything
 	}
