@@ -66,7 +66,7 @@ func cmdFleetDM(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: fleetdm [free]")
 	}
 	hosts := []fleetdmtest.Host{{UUID: "MDM-OFF", MDMOff: true}, {UUID: "NO-PUSH", PushFails: true}}
-	for _, m := range sandbox.Fleet {
+	for _, m := range sandbox.Members {
 		platform, osName := "darwin", "macOS"
 		switch m.Facts.Platform {
 		case apple.PlatformIOS:

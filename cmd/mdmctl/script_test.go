@@ -45,12 +45,12 @@ func TestScripts(t *testing.T) {
 
 // storageScripts exercise the enqueue path, whose answers depend on
 // NanoMDM's storage: TestScriptsStorage runs them on the other backends.
-var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "preflight_nanomdm", "fleet_scale", "retry_no_duplicate", "stale_ids"}
+var storageScripts = []string{"nanomdm_lock", "nanomdm_wait", "preflight_nanomdm", "scale", "retry_no_duplicate", "stale_ids"}
 
-// fleetScale is how many devices fleet_scale.txtar enrolls and locks:
+// scaleOf is how many devices scale.txtar enrolls and locks:
 // 10,000 in memory; 1,000 on filekv, which writes files per enrollment and
 // command, and on PostgreSQL, where stale_ids.txtar runs 10,000 IDs.
-func fleetScale(st nanomdmtest.Storage) string {
+func scaleOf(st nanomdmtest.Storage) string {
 	if st == nanomdmtest.InMem {
 		return "10000"
 	}
@@ -88,7 +88,7 @@ func scriptParams(t *testing.T, st nanomdmtest.Storage) testscript.Params {
 			env.Setenv(envSecrets, strings.Join(scriptSecrets, ","))
 			env.Setenv(envLeakFile, leaks)
 			env.Setenv(envStorage, string(st))
-			env.Setenv("FLEET_N", fleetScale(st))
+			env.Setenv("SCALE_N", scaleOf(st))
 			for _, k := range []string{"MDMCTL_SERVER", "MDMCTL_API_KEY", "MDMCTL_CONTEXT", "MDMCTL_CONFIG", "MDMCTL_PIN", "MDMCTL_KIND", "MDMCTL_API_USER", "MDMCTL_TENANT", "MDMCTL_API_KEY_FILE", "MDMCTL_WEBHOOK_HMAC_KEY", "MDMCTL_PIN_ESCROW_RECIPIENT", "MDMCTL_HISTORY", "NO_COLOR", "CLICOLOR_FORCE"} {
 				env.Setenv(k, "")
 			}
@@ -113,40 +113,40 @@ var kindCommands = map[string]func(ts *testscript.TestScript, neg bool, args []s
 
 func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"counting-server":     cmdCountingServer,
-		"requests":            cmdRequests,
-		"exits":               cmdExits,
-		"nanomdm":             cmdNanoMDM,
-		"enroll":              cmdEnroll,
-		"checkin":             cmdCheckIn,
-		"received":            cmdReceived,
-		"poll":                cmdPoll,
-		"free-addr":           cmdFreeAddr,
-		"micromdm":            cmdMicroMDM,
-		"micromdm-received":   cmdMicroMDMReceived,
-		"fleetdm":             cmdFleetDM,
-		"fleetdm-drop":        cmdFleetDMDrop,
-		"fleetdm-queue":       cmdFleetDMQueue,
-		"sandbox-http":        cmdSandboxHTTP,
-		"enroll-fleet":        cmdEnrollFleet,
-		"fleet-checkin":       cmdFleetCheckIn,
-		"fleet-received-once": cmdFleetReceivedOnce,
-		"escrow-covers":       cmdEscrowCovers,
-		"wait-lines":          cmdWaitLines,
-		"fault-server":        cmdFaultServer,
-		"flaky-proxy":         cmdFlakyProxy,
-		"wait-requests":       cmdWaitRequests,
-		"tls-server":          cmdTLSServer,
-		"wait-http":           cmdWaitHTTP,
-		"nanomdm-sql":         cmdNanoMDMSQL,
-		"clone-enrollment":    cmdCloneEnrollment,
-		"gate-proxy":          cmdGateProxy,
-		"gate-open":           cmdGateOpen,
-		"received-as":         cmdReceivedAs,
-		"escrow-one-pin":      cmdEscrowOnePIN,
-		"age-keygen":          cmdAgeKeygen,
-		"received-pin":        cmdReceivedPIN,
-		"forge-event":         cmdForgeEvent,
+		"counting-server":    cmdCountingServer,
+		"requests":           cmdRequests,
+		"exits":              cmdExits,
+		"nanomdm":            cmdNanoMDM,
+		"enroll":             cmdEnroll,
+		"checkin":            cmdCheckIn,
+		"received":           cmdReceived,
+		"poll":               cmdPoll,
+		"free-addr":          cmdFreeAddr,
+		"micromdm":           cmdMicroMDM,
+		"micromdm-received":  cmdMicroMDMReceived,
+		"fleetdm":            cmdFleetDM,
+		"fleetdm-drop":       cmdFleetDMDrop,
+		"fleetdm-queue":      cmdFleetDMQueue,
+		"sandbox-http":       cmdSandboxHTTP,
+		"enroll-many":        cmdEnrollMany,
+		"checkin-all":        cmdCheckInAll,
+		"received-once-each": cmdReceivedOnceEach,
+		"escrow-covers":      cmdEscrowCovers,
+		"wait-lines":         cmdWaitLines,
+		"fault-server":       cmdFaultServer,
+		"flaky-proxy":        cmdFlakyProxy,
+		"wait-requests":      cmdWaitRequests,
+		"tls-server":         cmdTLSServer,
+		"wait-http":          cmdWaitHTTP,
+		"nanomdm-sql":        cmdNanoMDMSQL,
+		"clone-enrollment":   cmdCloneEnrollment,
+		"gate-proxy":         cmdGateProxy,
+		"gate-open":          cmdGateOpen,
+		"received-as":        cmdReceivedAs,
+		"escrow-one-pin":     cmdEscrowOnePIN,
+		"age-keygen":         cmdAgeKeygen,
+		"received-pin":       cmdReceivedPIN,
+		"forge-event":        cmdForgeEvent,
 	}
 	for name, cmd := range kindCommands {
 		if _, dup := cmds[name]; dup {

@@ -16,10 +16,10 @@ type Member struct {
 // AppleExampleUDID is the iPhone of Apple's own DeviceLock example.
 const AppleExampleUDID = "00008020-000915083C80012E"
 
-// Fleet covers the cases admins meet when they lock devices. Each answers
+// Members cover the cases admins meet when they lock devices. Each answers
 // DeviceInformation as a real device of its model and version does (see
 // simdevice.Device.Information); the offline iPad never answers.
-var Fleet = []Member{
+var Members = []Member{
 	{simdevice.Facts{UDID: AppleExampleUDID, Name: "Apple example iPhone", Platform: apple.PlatformIOS, Model: "iPhone11,8", OSVersion: "17.5.1", BuildVersion: "21F90", Serial: "SBX0000001"},
 		simdevice.Acknowledge, "Acknowledged, MessageResult Success (Apple's example response)"},
 	{simdevice.Facts{UDID: "00008030-0010200A3C41802E", Name: "iPad without passcode", Platform: apple.PlatformIPadOS, Model: "iPad13,18", OSVersion: "17.4", BuildVersion: "21E219", Serial: "SBX0000002"},

@@ -1,5 +1,5 @@
 // Package sandbox is a whole MDM in one process: the real NanoMDM (imported
-// as a library, in-memory storage) and a fleet of simulated Apple devices
+// as a library, in-memory storage) and a set of simulated Apple devices
 // that enroll for real, are woken by the sandbox's push, fetch commands and
 // answer as Apple devices do. It needs no network, certificates or setup.
 package sandbox
@@ -72,13 +72,13 @@ type Sandbox struct {
 	pushes  atomic.Int64
 }
 
-// Start builds the server, enrolls the fleet and starts the devices.
+// Start builds the server, enrolls the members and starts the devices.
 func Start(opts Options) (*Sandbox, error) {
 	ca, err := simdevice.NewCA("mdmctl sandbox device CA")
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{devices: map[string]*simdevice.Device{}, members: Fleet, woken: map[string]bool{}}
+	s := &Sandbox{devices: map[string]*simdevice.Device{}, members: Members, woken: map[string]bool{}}
 	if opts.AnswersFile != "" {
 		s.answers = &answerLog{path: opts.AnswersFile}
 	}

@@ -13,9 +13,9 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
-// TestFleetAnswersAsListed locks every sandbox device through NanoMDM's own
-// API in-process and checks each answers the way Fleet says it does.
-func TestFleetAnswersAsListed(t *testing.T) {
+// TestMembersAnswerAsListed locks every sandbox device through NanoMDM's own
+// API in-process and checks each answers the way its Shows says it does.
+func TestMembersAnswerAsListed(t *testing.T) {
 	sb, client, collector, ids := startListening(t)
 	collector.Expect("SANDBOX-TEST", ids...)
 	res, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-TEST", Lock: apple.DeviceLock{Message: "m"}, IDs: ids})
@@ -60,10 +60,10 @@ func TestFleetAnswersAsListed(t *testing.T) {
 	}
 }
 
-// TestFleetAnswersDeviceInformation asks every sandbox device for the
+// TestMembersAnswerDeviceInformation asks every sandbox device for the
 // facts a preflight needs, through NanoMDM's API, and checks each answers
 // what its model and version would; the offline iPad does not answer.
-func TestFleetAnswersDeviceInformation(t *testing.T) {
+func TestMembersAnswerDeviceInformation(t *testing.T) {
 	sb, client, collector, ids := startListening(t)
 	collector.Expect("SANDBOX-INFO", ids...)
 	if _, err := client.Enqueue(context.Background(), server.Request{CommandUUID: "SANDBOX-INFO", RequestType: apple.RequestTypeDeviceInformation, IDs: ids}); err != nil {

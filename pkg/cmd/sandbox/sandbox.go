@@ -1,4 +1,4 @@
-// Package sandbox implements `mdmctl sandbox`: a whole MDM with a fleet of
+// Package sandbox implements `mdmctl sandbox`: a whole MDM with a set of
 // simulated devices, to learn mdmctl or test scripts without a real fleet.
 package sandbox
 
@@ -25,7 +25,7 @@ func NewCmdSandbox(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run a sandbox MDM with simulated devices",
-		Long: `The sandbox is a real NanoMDM (in-memory) with a fleet of simulated Apple
+		Long: `The sandbox is a real NanoMDM (in-memory) with a set of simulated Apple
 devices that enroll, are woken by push, fetch commands and answer as Apple
 devices do. The built-in context "sandbox" starts it inside mdmctl itself:
 
@@ -46,9 +46,9 @@ func newCmdDevices(f *cmdutil.Factory) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			switch format {
 			case "json":
-				return printFleetJSON(f, sandbox.Fleet)
+				return printMembersJSON(f, sandbox.Members)
 			case "text", "":
-				return printFleet(f, sandbox.Fleet)
+				return printMembers(f, sandbox.Members)
 			}
 			return exitcode.Usagef("invalid --output %q (want text or json)", format)
 		},
@@ -58,8 +58,8 @@ func newCmdDevices(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-// fleetDevice is one sandbox device in `sandbox devices -o json`.
-type fleetDevice struct {
+// memberDevice is one sandbox device in `sandbox devices -o json`.
+type memberDevice struct {
 	UDID       string `json:"udid"`
 	Platform   string `json:"platform"`
 	Model      string `json:"model"`
@@ -68,10 +68,10 @@ type fleetDevice struct {
 	DeviceLock string `json:"devicelock"`
 }
 
-func printFleetJSON(f *cmdutil.Factory, fleet []sandbox.Member) error {
-	out := make([]fleetDevice, len(fleet))
-	for i, m := range fleet {
-		out[i] = fleetDevice{UDID: m.Facts.UDID, Platform: string(m.Facts.EffectivePlatform()), Model: m.Facts.Model,
+func printMembersJSON(f *cmdutil.Factory, members []sandbox.Member) error {
+	out := make([]memberDevice, len(members))
+	for i, m := range members {
+		out[i] = memberDevice{UDID: m.Facts.UDID, Platform: string(m.Facts.EffectivePlatform()), Model: m.Facts.Model,
 			OSVersion: m.Facts.OSVersion, Name: m.Facts.Name, DeviceLock: m.Shows}
 	}
 	enc := json.NewEncoder(f.IOStreams.Out)
@@ -79,10 +79,10 @@ func printFleetJSON(f *cmdutil.Factory, fleet []sandbox.Member) error {
 	return enc.Encode(out)
 }
 
-func printFleet(f *cmdutil.Factory, fleet []sandbox.Member) error {
+func printMembers(f *cmdutil.Factory, members []sandbox.Member) error {
 	tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "UDID\tPLATFORM\tMODEL\tOS\tNAME\tDEVICELOCK")
-	for _, m := range fleet {
+	for _, m := range members {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Facts.UDID, m.Facts.Platform, m.Facts.Model, m.Facts.OSVersion, m.Facts.Name, m.Shows)
 	}
 	return tw.Flush()
@@ -125,7 +125,7 @@ func newCmdServe(f *cmdutil.Factory) *cobra.Command {
 				fmt.Fprintf(out, "  Device answers are posted to %s (mdmctl lock --wait --webhook-listen <its host:port>)\n", webhookURL)
 			}
 			fmt.Fprintf(out, "  Raw exchange (--kind raw): PUT %s/raw/{udid}\n\nDevices:\n", base)
-			if err := printFleet(f, sb.Members()); err != nil {
+			if err := printMembers(f, sb.Members()); err != nil {
 				return err
 			}
 			fmt.Fprintln(out, "\nServing; one line per request on stderr. Ctrl-C to stop.")

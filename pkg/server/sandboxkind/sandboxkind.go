@@ -30,8 +30,8 @@ func init() {
 		Limits:       nanomdm.Limits,
 		Capabilities: server.Capabilities{SkipPush: true, Inventory: true, SerialNumbers: true, RecognizesResend: true},
 		DeviceIDs: func() [][2]string {
-			ids := make([][2]string, len(sandbox.Fleet))
-			for i, m := range sandbox.Fleet {
+			ids := make([][2]string, len(sandbox.Members))
+			for i, m := range sandbox.Members {
 				ids[i] = [2]string{m.Facts.UDID, m.Facts.Name + ": " + m.Shows}
 			}
 			return ids
@@ -69,7 +69,7 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 func serials(_ context.Context, want []string) (map[string]string, error) {
 	ids := make(map[string]string, len(want))
 	for _, serial := range want {
-		for _, m := range sandbox.Fleet {
+		for _, m := range sandbox.Members {
 			if m.Facts.Serial == serial {
 				ids[serial] = m.Facts.UDID
 			}

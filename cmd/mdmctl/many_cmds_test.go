@@ -19,10 +19,10 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 )
 
-// fleetWorkers bounds the concurrency of fleet-wide device actions.
-const fleetWorkers = 16
+// deviceWorkers bounds the concurrency of device actions over many devices.
+const deviceWorkers = 16
 
-// eachDevice runs fn for every enrolled device, fleetWorkers at a time.
+// eachDevice runs fn for every enrolled device, deviceWorkers at a time.
 func eachDevice(devs []*simdevice.Device, fn func(*simdevice.Device) error) error {
 	var (
 		wg       sync.WaitGroup
@@ -30,7 +30,7 @@ func eachDevice(devs []*simdevice.Device, fn func(*simdevice.Device) error) erro
 		firstErr error
 	)
 	jobs := make(chan *simdevice.Device)
-	for range fleetWorkers {
+	for range deviceWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -63,17 +63,17 @@ func (set *deviceSet) all() []*simdevice.Device {
 	return out
 }
 
-// cmdEnrollFleet enrolls N devices named by a printf pattern:
-// enroll-fleet PATTERN N [behavior] [platform=P model=M os=V].
-func cmdEnrollFleet(ts *testscript.TestScript, neg bool, args []string) {
+// cmdEnrollMany enrolls N devices named by a printf pattern:
+// enroll-many PATTERN N [behavior] [platform=P model=M os=V].
+func cmdEnrollMany(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: enroll-fleet PATTERN N [behavior] [key=value...]")
+		ts.Fatalf("usage: enroll-many PATTERN N [behavior] [key=value...]")
 	}
 	n, err := strconv.Atoi(args[1])
 	ts.Check(err)
 	set := devicesOf(ts)
 	if set.server == nil {
-		ts.Fatalf("enroll-fleet: start nanomdm first")
+		ts.Fatalf("enroll-many: start nanomdm first")
 	}
 	base, behavior := parseFacts(ts, args[2:])
 	devs := make([]*simdevice.Device, n)
@@ -92,10 +92,10 @@ func cmdEnrollFleet(ts *testscript.TestScript, neg bool, args []string) {
 	set.mu.Unlock()
 }
 
-// cmdFleetCheckIn makes every device that has not received a command yet
+// cmdCheckInAll makes every device that has not received a command yet
 // check in, again and again, until all have one or the time is up:
-// fleet-checkin [TIMEOUT].
-func cmdFleetCheckIn(ts *testscript.TestScript, neg bool, args []string) {
+// checkin-all [TIMEOUT].
+func cmdCheckInAll(ts *testscript.TestScript, neg bool, args []string) {
 	timeout := 60 * time.Second
 	if len(args) == 1 {
 		var err error
@@ -128,11 +128,11 @@ func cmdFleetCheckIn(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// cmdFleetReceivedOnce asserts each enrolled device received exactly one
+// cmdReceivedOnceEach asserts each enrolled device received exactly one
 // command delivery, and that it was a DeviceLock.
-func cmdFleetReceivedOnce(ts *testscript.TestScript, neg bool, args []string) {
+func cmdReceivedOnceEach(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
-		ts.Fatalf("usage: fleet-received-once")
+		ts.Fatalf("usage: received-once-each")
 	}
 	devs := devicesOf(ts).all()
 	for _, d := range devs {
