@@ -41,8 +41,10 @@ type Request struct {
 	// RequestType is DeviceLock (also when empty) or DeviceInformation.
 	RequestType string
 	// Lock holds DeviceLock's values.
-	Lock   apple.DeviceLock
-	IDs    []string
+	Lock apple.DeviceLock
+	IDs  []string
+	// NoPush asks to queue without waking the device; it reaches only
+	// kinds with Capabilities.SkipPush (the run refuses it for the others).
 	NoPush bool
 	// MayHaveLanded says an earlier run's attempt of this very command
 	// (same CommandUUID and bytes) may have reached the server, so an

@@ -46,10 +46,6 @@ const (
 	ResultsPath = "/api/v1/fleet/commands/results"
 )
 
-// ErrNoPush is returned for a Request with NoPush: Fleet pushes after every
-// queued command and cannot be told otherwise.
-var ErrNoPush = errors.New("queuing without a push is not supported: Fleet always sends a push for a queued command")
-
 // Client talks to one Fleet server.
 type Client struct {
 	// BaseURL may carry a path prefix (a reverse proxy mounting Fleet).
@@ -118,8 +114,6 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	switch {
 	case len(req.IDs) == 0:
 		return nil, errors.New("no host given: Fleet needs at least one per request")
-	case req.NoPush:
-		return nil, ErrNoPush
 	}
 	payload, err := req.Plist()
 	if err != nil {

@@ -334,14 +334,6 @@ func TestOddReplies(t *testing.T) {
 	}
 }
 
-func TestNoPushRefused(t *testing.T) {
-	req := lockRequest(t, "H1")
-	req.NoPush = true
-	if _, err := client(t, "http://127.0.0.1:1").Enqueue(context.Background(), req); !errors.Is(err, fleetdm.ErrNoPush) {
-		t.Fatalf("err = %v", err)
-	}
-}
-
 // TestWatchDeliversEachAnswer polls Fleet's results while simulated
 // devices answer: final answers once, NotNow counted once per time.
 func TestWatchDeliversEachAnswer(t *testing.T) {

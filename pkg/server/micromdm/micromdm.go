@@ -40,10 +40,6 @@ import (
 // DefaultUser is MicroMDM's fixed Basic auth user name.
 const DefaultUser = "micromdm"
 
-// ErrNoPush is returned for a Request with NoPush: MicroMDM pushes after
-// every queued command and has no way to be told otherwise.
-var ErrNoPush = errors.New("MicroMDM always sends a push for a queued command; queuing without a push is not supported")
-
 // Client talks to one MicroMDM server.
 type Client struct {
 	// BaseURL may carry a path prefix (a reverse proxy mounting MicroMDM).
@@ -96,9 +92,6 @@ func (c *Client) CommandURL(id string) (*url.URL, error) {
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	if len(req.IDs) != 1 {
 		return nil, fmt.Errorf("MicroMDM takes one device per request, got %d", len(req.IDs))
-	}
-	if req.NoPush {
-		return nil, ErrNoPush
 	}
 	if req.MayHaveLanded {
 		return nil, &server.MaybeQueuedError{Err: errors.New("not resent: an earlier attempt may have queued it, and MicroMDM would queue a second copy")}

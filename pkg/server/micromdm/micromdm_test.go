@@ -257,8 +257,6 @@ func TestRefusedBeforeSending(t *testing.T) {
 	two.IDs = []string{"A", "B"}
 	none := lockRequest(t, "A")
 	none.IDs = nil
-	noPush := lockRequest(t, "A")
-	noPush.NoPush = true
 	tests := []struct {
 		name string
 		req  server.Request
@@ -266,7 +264,6 @@ func TestRefusedBeforeSending(t *testing.T) {
 	}{
 		{"two IDs", two, "one device per request, got 2"},
 		{"no ID", none, "got 0"},
-		{"no push", noPush, "always sends a push"},
 		{"empty ID", lockRequest(t, ""), "cannot address"},
 		{"slash", lockRequest(t, "a/b"), "cannot address"},
 		{"dot dot", lockRequest(t, ".."), "cannot address"},
@@ -278,9 +275,6 @@ func TestRefusedBeforeSending(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
-	}
-	if errors.Is(fmt.Errorf("x: %w", micromdm.ErrNoPush), micromdm.ErrNoPush) != true {
-		t.Fatal("ErrNoPush does not match")
 	}
 	if hits.Load() != 0 {
 		t.Fatalf("%d requests reached the server", hits.Load())

@@ -24,10 +24,6 @@ const Placeholder = "{udid}"
 // ContentType is the MDM protocol's media type for command and response plists.
 const ContentType = "application/x-apple-aspen-mdm"
 
-// ErrNoPush is returned for a Request with NoPush: the raw exchange hands the
-// command over at once and has nothing to queue without waking the device.
-var ErrNoPush = errors.New("the raw exchange delivers the command at once; queuing without a push is not supported")
-
 // Client PUTs each command to URL, one device per request.
 type Client struct {
 	// URL may hold Placeholder in its path (path-escaped there) or in its
@@ -71,9 +67,6 @@ func (c *Client) TargetURL(id string) (*url.URL, error) {
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	if len(req.IDs) != 1 {
 		return nil, fmt.Errorf("the raw exchange takes one device per request, got %d", len(req.IDs))
-	}
-	if req.NoPush {
-		return nil, ErrNoPush
 	}
 	payload, err := req.Plist()
 	if err != nil {

@@ -318,12 +318,10 @@ func TestRefusedBeforeSending(t *testing.T) {
 	two.IDs = []string{"A", "B"}
 	none := lockRequest(t, "A")
 	none.IDs = nil
-	noPush := lockRequest(t, "A")
-	noPush.NoPush = true
 	for _, tt := range []struct {
 		req  server.Request
 		want string
-	}{{two, "got 2"}, {none, "got 0"}, {noPush, "delivers the command at once"}} {
+	}{{two, "got 2"}, {none, "got 0"}} {
 		_, err := client(srv.URL+"/{udid}").Enqueue(context.Background(), tt.req)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("err = %v, want %q", err, tt.want)
