@@ -198,6 +198,24 @@ func Assess(d Device, lock DeviceLock) Assessment {
 	return AssessObserved([]Observation{{Device: d}}, lock)
 }
 
+// MayBeMac is true unless d says the device is not a Mac (its platform,
+// or the platform its model identifier settles): a PIN is needed, and
+// made, only where the device may be a Mac.
+func MayBeMac(d Device) bool {
+	p := d.KnownPlatform()
+	return p == PlatformUnknown || p == PlatformMacOS
+}
+
+// KnownPlatform is d's platform, or else the one its model identifier
+// settles; PlatformUnknown when neither tells.
+func (d Device) KnownPlatform() Platform {
+	if d.Platform != PlatformUnknown {
+		return d.Platform
+	}
+	p, _, _ := ModelFacts(d.Model)
+	return p
+}
+
 // Observation is what one source says about a device: the flags or a CSV
 // line, a server's inventory, or the device's own DeviceInformation answer.
 type Observation struct {

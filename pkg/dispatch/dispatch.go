@@ -44,6 +44,34 @@ type Target struct {
 	Assessment *apple.Assessment
 }
 
+// MayBeMac is true unless the sources that tell the device's platform all
+// say it is not a Mac; a source that tells none does not count, so with
+// none that tells, it may be.
+func (t *Target) MayBeMac() bool {
+	told := false
+	for _, d := range t.sources() {
+		switch d.KnownPlatform() {
+		case apple.PlatformMacOS:
+			return true
+		case apple.PlatformUnknown:
+		default:
+			told = true
+		}
+	}
+	return !told
+}
+
+func (t *Target) sources() []apple.Device {
+	var out []apple.Device
+	if t.Facts != nil {
+		out = append(out, *t.Facts)
+	}
+	for _, o := range t.Observed {
+		out = append(out, o.Device)
+	}
+	return out
+}
+
 // Source is "name:line" for file input, "serial S" for a target given by
 // its serial number, "" for the command line.
 func (t *Target) Source() string {

@@ -78,11 +78,12 @@ type Driver struct {
 	// characters of a URL path its IDs go in); the error names the ID and why.
 	// A refused ID is invalid input: nothing is sent to it.
 	CheckID func(id string) error
-	// PlanLock, when set, says how the kind carries a DeviceLock's values,
-	// or why it cannot (an error naming the value and the kind: the run
-	// stops before anything is sent, exit 2). Unset: Apple's command goes
-	// as it is, PIN included.
-	PlanLock func(lock apple.DeviceLock) (LockPlan, error)
+	// PlanLock, when set, says how the kind carries a DeviceLock's values
+	// to one device, or why it cannot (an error naming the value and the
+	// kind: the run stops before anything is sent, exit 2). mayBeMac is
+	// false only when what is known of the device says it is not a Mac.
+	// Unset: Apple's command goes as it is, PIN included.
+	PlanLock func(lock apple.DeviceLock, mayBeMac bool) (LockPlan, error)
 	// DeviceIDs, when set, lists device IDs for shell completion without
 	// opening a session, each with a short description.
 	DeviceIDs func() [][2]string

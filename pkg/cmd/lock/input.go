@@ -272,7 +272,7 @@ func (opts *Options) target(e targets.Entry, def defaults) (dispatch.Target, err
 	if err := apple.CheckConsistent(*t.Facts); err != nil {
 		return t, fmt.Errorf("conflicting device facts: %v", err)
 	}
-	if opts.PINGenerate && mayBeMac(*t.Facts) {
+	if opts.PINGenerate && apple.MayBeMac(*t.Facts) {
 		pin, err := escrow.GeneratePIN()
 		if err != nil {
 			return t, err
@@ -282,16 +282,6 @@ func (opts *Options) target(e targets.Entry, def defaults) (dispatch.Target, err
 		t.Lock, t.PINGenerated = &lock, true
 	}
 	return t, nil
-}
-
-// mayBeMac is true unless the facts say the device is not a Mac: a PIN is
-// ignored elsewhere, but a Mac that needs one fails without it.
-func mayBeMac(d apple.Device) bool {
-	p := d.Platform
-	if p == apple.PlatformUnknown {
-		p, _, _ = apple.ModelFacts(d.Model)
-	}
-	return p == apple.PlatformUnknown || p == apple.PlatformMacOS
 }
 
 // lockValues reads and validates the flags' values; the PIN comes from

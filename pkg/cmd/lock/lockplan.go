@@ -10,30 +10,41 @@ import (
 )
 
 // planLocks asks the kind how it carries each target's lock values, before
-// anything is sent: values it cannot carry stop the run, a PIN it makes
-// itself needs the escrow, and what it does differently is warned about.
-// It may run again over targets added since (those given by serial); a
-// target's plan does not change.
+// anything is sent: values it cannot carry stop the run, and what it does
+// differently is warned about. It runs again once more is known of the
+// targets (their serials resolved, the inventory read): a plan may then
+// change (a device the inventory shows is not a Mac needs no PIN).
 func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) error {
-	opts := r.opts
-	if d.PlanLock != nil {
-		if r.warnedPlan == nil {
-			r.warnedPlan = map[string]bool{}
+	if d.PlanLock == nil {
+		return nil
+	}
+	if r.plannedWarnings == nil {
+		r.plannedWarnings = map[*dispatch.Target]string{}
+	}
+	for _, t := range targets {
+		plan, err := d.PlanLock(*t.Lock, t.MayBeMac())
+		if err != nil {
+			if src := t.Source(); t.Line > 0 {
+				err = fmt.Errorf("%s: %w", src, err)
+			}
+			return &exitcode.UsageError{Err: err}
 		}
-		for _, t := range targets {
-			plan, err := d.PlanLock(*t.Lock)
-			if err != nil {
-				if src := t.Source(); t.Line > 0 {
-					err = fmt.Errorf("%s: %w", src, err)
-				}
-				return &exitcode.UsageError{Err: err}
-			}
-			t.ServerPIN = plan.ServerPIN
-			r.serverPINs = r.serverPINs || plan.ServerPIN
-			if w := plan.Warning; w != "" && !r.warnedPlan[w] {
-				r.warnedPlan[w] = true
-				r.warnLater(w)
-			}
+		t.ServerPIN = plan.ServerPIN
+		r.plannedWarnings[t] = plan.Warning
+	}
+	return nil
+}
+
+// settlePlans takes the targets' final plans: the warnings, once each, and
+// the escrow a PIN the server makes needs.
+func (r *runner) settlePlans(d server.Driver, targets []*dispatch.Target) error {
+	opts := r.opts
+	seen := map[string]bool{}
+	for _, t := range targets {
+		r.serverPINs = r.serverPINs || t.ServerPIN
+		if w := r.plannedWarnings[t]; w != "" && !seen[w] {
+			seen[w] = true
+			r.warnLater(w)
 		}
 	}
 	switch {

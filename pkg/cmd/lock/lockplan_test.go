@@ -14,16 +14,16 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// serverPINKind is a kind whose server makes every PIN and takes no
-// message: the shape of Kandji's and Fleet's own lock.
+// serverPINKind is a kind whose server makes every Mac's PIN and takes
+// no PIN: the shape of Kandji's and Fleet's own lock.
 var serverPINKind = server.Driver{
 	Kind:   "test-server-pin",
 	Limits: server.Limits{MaxIDs: 1, MaxIDBytes: 1 << 10},
-	PlanLock: func(l apple.DeviceLock) (server.LockPlan, error) {
+	PlanLock: func(l apple.DeviceLock, mayBeMac bool) (server.LockPlan, error) {
 		if l.PIN != "" {
 			return server.LockPlan{}, errors.New("the test-server-pin kind cannot take a PIN")
 		}
-		plan := server.LockPlan{ServerPIN: true}
+		plan := server.LockPlan{ServerPIN: mayBeMac}
 		if l.Message != "" {
 			plan.Warning = "the message goes, but differently"
 		}
@@ -91,9 +91,18 @@ func TestKindRefusesValuesItCannotCarry(t *testing.T) {
 
 func TestKindWarnsOnce(t *testing.T) {
 	srv := &pinMaker{}
-	_, stderr, err := runLockServer(t, srv, "--yes --udid A --udid B --platform ios --message hi --pin-escrow "+filepath.Join(t.TempDir(), "e"), nil)
+	_, stderr, err := runLockServer(t, srv, "--yes --udid A --udid B --platform macos --model Mac14,2 --os-version 14.5 --message hi --pin-escrow "+filepath.Join(t.TempDir(), "e"), nil)
 	if err != nil || strings.Count(stderr, "the message goes, but differently") != 1 {
 		t.Fatalf("err %v; stderr:\n%s\nwant the kind's warning once", err, stderr)
+	}
+}
+
+// TestServerPINOnlyWhereAMacMayBe: a device known not to be a Mac gets no
+// PIN from the server, so no escrow is asked for.
+func TestServerPINOnlyWhereAMacMayBe(t *testing.T) {
+	srv := &pinMaker{}
+	if _, stderr, err := runLockServer(t, srv, "--yes --udid A --platform ios", nil); err != nil || len(srv.requests) != 1 {
+		t.Fatalf("err %v, %d requests; stderr:\n%s\nwant the iPhone locked with no escrow", err, len(srv.requests), stderr)
 	}
 }
 

@@ -107,9 +107,10 @@ type runner struct {
 	conn     *connect.Connection
 	feed     *connect.AnswerFeed
 	// serverPINs: the kind makes some targets' PINs (planLocks), which the
-	// escrow then keeps; warnedPlan are the kind's warnings already given.
-	serverPINs bool
-	warnedPlan map[string]bool
+	// escrow then keeps; plannedWarnings are the kind's warnings for each
+	// target's plan.
+	serverPINs      bool
+	plannedWarnings map[*dispatch.Target]string
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -272,12 +273,6 @@ func (r *runner) resolve(ctx context.Context, in *collected) error {
 		if err := r.resolveSerials(ctx, r.conn, in); err != nil {
 			return err
 		}
-		if err := r.planLocks(d, in.targets); err != nil {
-			return err
-		}
-	}
-	if r.recipients, err = opts.escrowRecipients(r.settings, r.escrows()); err != nil {
-		return err
 	}
 	if d.Inventory {
 		if err := r.open(ctx); err != nil {
@@ -285,7 +280,17 @@ func (r *runner) resolve(ctx context.Context, in *collected) error {
 		}
 		dispatch.ObserveInventory(ctx, in.targets, r.conn.Name+" inventory", r.conn.Facts)
 	}
-	return nil
+	if len(in.serials) > 0 || d.Inventory {
+		// What the server knows of the devices may change their plans.
+		if err := r.planLocks(d, in.targets); err != nil {
+			return err
+		}
+	}
+	if err := r.settlePlans(d, in.targets); err != nil {
+		return err
+	}
+	r.recipients, err = opts.escrowRecipients(r.settings, r.escrows())
+	return err
 }
 
 // refuseUnanswerable refuses, before anything is sent, a --wait or a
