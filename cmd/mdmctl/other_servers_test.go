@@ -56,6 +56,13 @@ func cmdMicroMDMReceived(ts *testscript.TestScript, neg bool, args []string) {
 
 var fakeFleets sync.Map // workdir -> *fleetdmtest.Server
 
+// The PINs the Fleet stand-in makes (7 and its host ID) are secrets too.
+func init() {
+	for id := 1; id <= 40; id++ {
+		scriptSecrets = append(scriptSecrets, fmt.Sprintf("7%05d", id))
+	}
+}
+
 // cmdFleetDM starts the Fleet stand-in (Fleet needs MySQL, Redis and a
 // license) with the sandbox's devices as its hosts, answering as they do,
 // plus MDM-OFF (enrolled in Fleet, MDM off) and NO-PUSH (APNs refuses it),
@@ -120,6 +127,17 @@ func cmdFleetDMQueue(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		fmt.Fprintf(ts.Stdout(), "command %s %s message=%q\n", c.CommandUUID, c.RequestType, c.Message)
 	}
+}
+
+// cmdFleetDMLocks prints how many locks Fleet's own lock took for a host
+// and sets FLEET_PIN to the PIN Fleet made for the last one.
+func cmdFleetDMLocks(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fleetdm-locks HOST")
+	}
+	n, pin := fakeFleet(ts).Locks(args[0])
+	fmt.Fprintf(ts.Stdout(), "locks: %d\n", n)
+	ts.Setenv("FLEET_PIN", pin)
 }
 
 // cmdSandboxHTTP serves a sandbox on loopback and sets SANDBOX_URL, for

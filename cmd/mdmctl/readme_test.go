@@ -11,6 +11,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mdmctl/mdmctl/internal/nanomdmtest"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // TestReadmeQuickStart runs the README's Quick start blocks as written, a
@@ -85,4 +86,26 @@ func quickStartBlocks(t *testing.T, readme string) [][]string {
 		t.Fatalf("Quick start has %d code blocks, want the sandbox's and NanoMDM's", len(blocks))
 	}
 	return blocks
+}
+
+// TestReadmeKindsTable: every registered kind has its row in the README's
+// table of what each kind can do.
+func TestReadmeKindsTable(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, ok := strings.CutPrefix(line, "| `"); ok {
+			if kind, _, ok := strings.Cut(name, "` |"); ok {
+				rows[kind] = true
+			}
+		}
+	}
+	for _, kind := range server.Kinds() {
+		if !rows[kind] {
+			t.Errorf("README has no row for the %s kind in its kinds table", kind)
+		}
+	}
 }

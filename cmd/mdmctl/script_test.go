@@ -127,6 +127,7 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"fleetdm":            cmdFleetDM,
 		"fleetdm-drop":       cmdFleetDMDrop,
 		"fleetdm-queue":      cmdFleetDMQueue,
+		"fleetdm-locks":      cmdFleetDMLocks,
 		"sandbox-http":       cmdSandboxHTTP,
 		"enroll-many":        cmdEnrollMany,
 		"checkin-all":        cmdCheckInAll,

@@ -16,7 +16,7 @@ const Kind = "fleet"
 func init() {
 	server.Register(server.Driver{
 		Kind:        Kind,
-		About:       "Fleet: its MDM command API; device facts from its hosts, answers polled from its results",
+		About:       "Fleet: its own lock for Macs (it makes the PIN), its MDM command API otherwise; device facts from its hosts, answers polled",
 		NeedsAPIKey: true,
 		// The IDs go in a JSON body: no URL to keep short, only the count
 		// per request is bounded.
@@ -24,6 +24,7 @@ func init() {
 		// Fleet always pushes, and has no "already exists" answer: its
 		// adapter checks for its command only on its own retries.
 		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true},
+		PlanLock:     planLock,
 		Open:         open,
 	})
 }

@@ -34,6 +34,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
@@ -56,6 +58,15 @@ type Client struct {
 	// Retry resends only after Fleet has said it does not hold the command
 	// (see Enqueue): Fleet has no "already exists" answer to lean on.
 	Retry server.Retry
+
+	// own holds the (CommandUUID, host) pairs locked through Fleet's own
+	// lock, whose answers are the hosts' lock state (ownKey -> true).
+	own sync.Map
+	// seen holds the hosts looked up so far (ID -> *host).
+	seen sync.Map
+	// ranCommands: this client sent through the raw path, so a command
+	// Fleet does not know may still be on its way there.
+	ranCommands atomic.Bool
 }
 
 var _ server.Server = (*Client)(nil)
@@ -102,9 +113,11 @@ var (
 	errUnverified = errors.New("unverified")
 )
 
-// Enqueue runs the command on all of req.IDs in one request.
+// Enqueue locks Macs through Fleet's own lock when it can carry the lock
+// (see ownlock.go), and runs any other command on all of req.IDs in one
+// request through the raw command path.
 //
-// A resend could queue a second copy, so before resending after an attempt
+// On the raw path, a resend could queue a second copy, so before resending after an attempt
 // that may have reached Fleet, Enqueue asks Fleet whether it already holds
 // the CommandUUID: if so that attempt landed and the devices are reported
 // queued (push unconfirmed); if Fleet cannot be asked, nothing is resent.
@@ -114,7 +127,15 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	switch {
 	case len(req.IDs) == 0:
 		return nil, errors.New("no host given: Fleet needs at least one per request")
+	case !req.IsInformation() && ownLockTakes(req.Lock):
+		return c.lockOwn(ctx, req)
 	}
+	return c.run(ctx, req)
+}
+
+// run sends req through Fleet's raw command path.
+func (c *Client) run(ctx context.Context, req server.Request) (*server.Result, error) {
+	c.ranCommands.Store(true)
 	payload, err := req.Plist()
 	if err != nil {
 		return nil, err
@@ -282,7 +303,7 @@ func (c *Client) isolate(ctx context.Context, req server.Request, refusal *serve
 	}
 	retry := req
 	retry.IDs = rest
-	res, err := c.Enqueue(ctx, retry)
+	res, err := c.run(ctx, retry)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ const HostPath = "/api/v1/fleet/hosts/identifier/"
 
 // host is the part of Fleet's host object mdmctl needs.
 type host struct {
+	ID             uint   `json:"id"`   // Fleet's own
 	UUID           string `json:"uuid"` // the device's UDID
 	HardwareSerial string `json:"hardware_serial"`
 	Platform       string `json:"platform"`       // darwin, ios, ipados, ...
@@ -23,6 +24,10 @@ type host struct {
 	HardwareModel  string `json:"hardware_model"` // "Mac14,3"
 	MDM            struct {
 		ConnectedToFleet *bool `json:"connected_to_fleet"`
+		// DeviceStatus and PendingAction are its lock state: "locked",
+		// or "unlocked" with "lock" pending, and so on.
+		DeviceStatus  string `json:"device_status"`
+		PendingAction string `json:"pending_action"`
 	} `json:"mdm"`
 }
 
@@ -104,6 +109,7 @@ func (c *Client) hosts(ctx context.Context, ids []string, workers int) (known ma
 					err = herr
 				case h != nil:
 					known[id] = h
+					c.seen.Store(id, h)
 				}
 				mu.Unlock()
 			}

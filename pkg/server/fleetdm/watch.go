@@ -2,6 +2,7 @@ package fleetdm
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,6 +25,8 @@ type polled struct {
 	answers []Answer
 	known   bool
 	err     error
+	// awaited are the hosts still awaited for it.
+	awaited []string
 }
 
 // Watch polls Fleet for the answers col awaits and delivers each new one,
@@ -51,6 +54,14 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 					onError(p.err)
 				}
 				continue
+			case !p.known && !c.ranCommands.Load():
+				// Nothing went through the raw path from here (mdmctl
+				// status): a command Fleet does not know was Fleet's own
+				// lock, answered by the host's lock state.
+				for _, h := range p.awaited {
+					c.own.Store(ownKey{p.uuid, h}, true)
+				}
+				continue
 			case !p.known:
 				continue // not queued yet: the enqueue request is still in flight
 			}
@@ -67,37 +78,72 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 }
 
 // pollRound asks Fleet once about every command col still awaits an answer
-// to, in the order the commands were expected.
+// to, in the order the commands were expected, and about the lock state of
+// every host locked through Fleet's own lock.
 func (c *Client) pollRound(ctx context.Context, col *webhook.Collector) []polled {
 	// Fleet returns every answer to a command, not just the awaited ones:
 	// the reply is bounded by all of the command's devices.
 	hosts := map[string]int{}
-	awaited := map[string]bool{}
-	var round []polled
+	index := map[string]int{}
+	var round, states []polled
 	for _, r := range col.Results() {
-		if hosts[r.CommandUUID] == 0 {
-			round = append(round, polled{uuid: r.CommandUUID})
+		waiting := !r.Answered() && !r.Forgotten
+		if _, own := c.own.Load(ownKey{r.CommandUUID, r.ID}); own {
+			if waiting {
+				states = append(states, polled{uuid: r.CommandUUID, known: true, awaited: []string{r.ID}})
+			}
+			continue
+		}
+		i, seen := index[r.CommandUUID]
+		if !seen {
+			i = len(round)
+			index[r.CommandUUID] = i
+			round = append(round, polled{uuid: r.CommandUUID, known: true})
 		}
 		hosts[r.CommandUUID]++
-		if !r.Answered() && !r.Forgotten {
-			awaited[r.CommandUUID] = true
+		if waiting {
+			round[i].awaited = append(round[i].awaited, r.ID)
 		}
 	}
 	var wg sync.WaitGroup
 	limit := make(chan struct{}, pollWorkers)
-	for i := range round {
-		p := &round[i]
-		if !awaited[p.uuid] {
-			p.known = true // nothing to ask: no answers, no error
-			continue
-		}
+	ask := func(p *polled, fn func(p *polled)) {
 		wg.Add(1)
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit; wg.Done() }()
-			p.answers, p.known, p.err = c.Results(ctx, p.uuid, hosts[p.uuid])
+			fn(p)
 		}()
 	}
+	for i := range round {
+		if len(round[i].awaited) > 0 { // else nothing to ask: no answers, no error
+			ask(&round[i], func(p *polled) { p.answers, p.known, p.err = c.Results(ctx, p.uuid, hosts[p.uuid]) })
+		}
+	}
+	for i := range states {
+		ask(&states[i], func(p *polled) { p.answers, p.err = c.lockState(ctx, p.uuid, p.awaited[0]) })
+	}
 	wg.Wait()
-	return round
+	return append(round, states...)
+}
+
+// lockState reads a host's lock state as its answer to commandUUID: none
+// while the lock is pending.
+func (c *Client) lockState(ctx context.Context, commandUUID, hostUUID string) ([]Answer, error) {
+	h, err := c.getHost(ctx, hostUUID)
+	switch {
+	case err != nil:
+		return nil, err
+	case h == nil:
+		return nil, fmt.Errorf("Fleet no longer knows host %s", hostUUID)
+	}
+	resp, err := h.lockAnswer(commandUUID)
+	if err != nil {
+		return nil, nil
+	}
+	result, err := resp.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return []Answer{{HostUUID: hostUUID, CommandUUID: commandUUID, Status: resp.Status, UpdatedAt: h.MDM.DeviceStatus, Result: result}}, nil
 }

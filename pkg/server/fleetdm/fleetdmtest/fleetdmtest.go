@@ -12,7 +12,15 @@
 // failed_uuids, or 502 when it failed for every host (queued all the same).
 // GET /api/v1/fleet/commands/results: 404 for an unknown command, else the
 // answers so far. GET /api/v1/fleet/hosts/identifier/{uuid}: the host's
-// platform, os_version and hardware_model, 404 for an unknown host. Not modelled: teams and roles, Windows commands, the
+// id, platform, os_version, hardware_model and lock state, 404 for an
+// unknown host. POST /api/v1/fleet/hosts/{id}/lock (Fleet's own lock, as
+// its service's LockHost checks it): 404 for an unknown host, 402 without
+// Premium, 422 with MDM off or a lock already pending, 409 when locked;
+// then, on a Mac, DeviceLock queued under Fleet's own CommandUUID with a
+// PIN it makes, 200 {"unlock_pin", "device_status", "pending_action"} with
+// view_pin (204 without); the Mac's answer sets its lock state. An iPhone
+// or iPad is put in Lost Mode instead (recorded, not simulated). Not
+// modelled: teams and roles, Windows commands, unlock and wipe, the
 // deprecated /mdm/apple endpoints.
 package fleetdmtest
 
@@ -56,12 +64,27 @@ type Server struct {
 	mu       sync.Mutex
 	premium  bool
 	hosts    map[string]Host
+	ids      map[uint]string // Fleet's host IDs -> UUIDs
+	state    map[string]*lockState
 	commands map[string]*command
 	runs     int // run requests that queued a command
 	drop     int // replies still to drop after queuing
 }
 
+// lockState is a host's lock as Fleet's own lock keeps it.
+type lockState struct {
+	id       uint
+	pending  bool
+	locked   bool
+	lostMode bool
+	pin      string
+	locks    int // lock requests Fleet took
+}
+
 type command struct {
+	// own marks the DeviceLock of Fleet's own lock: its answer sets the
+	// host's lock state.
+	own     bool
 	raw     []byte
 	reqType string
 	hosts   []string
@@ -77,14 +100,18 @@ type answer struct {
 
 // Start serves a fake Fleet Premium whose API token is token.
 func Start(token string, hosts ...Host) *Server {
-	s := &Server{Token: token, premium: true, hosts: map[string]Host{}, commands: map[string]*command{}}
-	for _, h := range hosts {
+	s := &Server{Token: token, premium: true, hosts: map[string]Host{}, ids: map[uint]string{}, state: map[string]*lockState{}, commands: map[string]*command{}}
+	for i, h := range hosts {
 		s.hosts[h.UUID] = h
+		id := uint(i + 1)
+		s.ids[id] = h.UUID
+		s.state[h.UUID] = &lockState{id: id}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/fleet/commands/run", s.auth(s.run))
 	mux.HandleFunc("GET /api/v1/fleet/commands/results", s.auth(s.results))
 	mux.HandleFunc("GET /api/v1/fleet/hosts/identifier/{identifier}", s.auth(s.host))
+	mux.HandleFunc("POST /api/v1/fleet/hosts/{id}/lock", s.auth(s.lock))
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -127,6 +154,18 @@ func (s *Server) Command(uuid string) ([]byte, bool) {
 		return nil, false
 	}
 	return slices.Clone(c.raw), true
+}
+
+// Locks counts the lock requests Fleet's own lock took for a host, and
+// gives the PIN it made for the last one.
+func (s *Server) Locks(host string) (n int, pin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state[host]
+	if st == nil {
+		return 0, ""
+	}
+	return st.locks, st.pin
 }
 
 // Runs counts the run requests that queued a command.
@@ -273,6 +312,9 @@ func (s *Server) deliver(h Host, uuid string, seen int) {
 		c.order = append(c.order, h.UUID)
 	}
 	c.answers[h.UUID] = &answer{status: resp.Status, result: body, updated: time.Now().UTC()}
+	if st := s.state[h.UUID]; c.own && resp.Status != apple.StatusNotNow {
+		st.pending, st.locked = false, resp.Status == apple.StatusAcknowledged
+	}
 	s.mu.Unlock()
 	if resp.Status == apple.StatusNotNow {
 		s.deliver(h, uuid, seen+1)
@@ -327,9 +369,89 @@ func (s *Server) host(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Resource Not Found", "base", fmt.Sprintf("Host %s was not found in the datastore", id))
 		return
 	}
+	s.mu.Lock()
+	st := *s.state[h.UUID]
+	s.mu.Unlock()
 	servertest.WriteJSON(w, http.StatusOK, map[string]any{"host": map[string]any{
-		"uuid": h.UUID, "hostname": "host-" + h.UUID, "hardware_serial": h.Serial, "platform": h.Platform,
+		"id": st.id, "uuid": h.UUID, "hostname": "host-" + h.UUID, "hardware_serial": h.Serial, "platform": h.Platform,
 		"os_version": h.OSVersion, "hardware_model": h.HardwareModel,
-		"mdm": map[string]any{"connected_to_fleet": !h.MDMOff},
+		"mdm": map[string]any{"connected_to_fleet": !h.MDMOff, "device_status": st.deviceStatus(), "pending_action": st.pendingAction()},
 	}})
+}
+
+func (st lockState) deviceStatus() string {
+	if st.locked {
+		return "locked"
+	}
+	return "unlocked"
+}
+
+func (st lockState) pendingAction() string {
+	if st.pending {
+		return "lock"
+	}
+	return ""
+}
+
+// lock is Fleet's own lock, its checks in the order of its LockHost.
+func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
+	var id uint
+	if _, err := fmt.Sscan(r.PathValue("id"), &id); err != nil {
+		writeError(w, http.StatusBadRequest, "Bad request", "id", "invalid host id")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	uuid, ok := s.ids[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "Resource Not Found", "base", fmt.Sprintf("Host %d was not found in the datastore", id))
+		return
+	}
+	h, st := s.hosts[uuid], s.state[uuid]
+	switch {
+	case !s.premium:
+		writeError(w, http.StatusPaymentRequired, "Requires Fleet Premium license", "base", "Requires Fleet Premium license")
+		return
+	case h.MDMOff:
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", "host_id", "Can't lock the host because it doesn't have MDM turned on.")
+		return
+	case st.pending:
+		writeError(w, http.StatusUnprocessableEntity, "Validation Failed", "host_id", "Host has pending lock request. Host cannot be locked again until lock is complete.")
+		return
+	case st.locked:
+		writeError(w, http.StatusConflict, "Conflict", "host_id", "Host is already locked.")
+		return
+	}
+	st.locks++
+	st.pending = true
+	if h.Platform != "darwin" {
+		st.lostMode = true // Fleet's own lock of an iPhone or iPad is Lost Mode
+	} else {
+		// Fleet makes a six-digit PIN; the stand-in's is the host's ID,
+		// so scripts know it and can tell it never leaks.
+		st.pin = fmt.Sprintf("7%05d", id)
+		cmdUUID := fmt.Sprintf("F1EE7000-0000-4000-8000-%012d", len(s.commands)+1)
+		raw, err := apple.DeviceLock{PIN: st.pin}.Payload(cmdUUID)
+		if err != nil {
+			panic(err) // the stand-in's own command
+		}
+		s.commands[cmdUUID] = &command{own: true, raw: raw, reqType: apple.RequestTypeDeviceLock, hosts: []string{uuid}, answers: map[string]*answer{}}
+		if h.Behavior != nil && !h.Behavior.Offline() && !h.PushFails {
+			go s.deliver(h, cmdUUID, 0)
+		}
+	}
+	if s.drop > 0 {
+		s.drop--
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	if r.URL.Query().Get("view_pin") != "true" || st.pin == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	servertest.WriteJSON(w, http.StatusOK, map[string]any{"unlock_pin": st.pin, "device_status": st.deviceStatus(), "pending_action": st.pendingAction()})
 }
