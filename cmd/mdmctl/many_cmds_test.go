@@ -80,7 +80,7 @@ func cmdEnrollMany(ts *testscript.TestScript, neg bool, args []string) {
 	for i := range devs {
 		f := base
 		f.UDID = fmt.Sprintf(args[0], i+1)
-		d, err := simdevice.New(f, behavior, set.server.MDMURL(), set.server.CA, nil)
+		d, err := simdevice.NewDevice(set.server.DeviceConfig(f, behavior))
 		ts.Check(err)
 		devs[i] = d
 	}

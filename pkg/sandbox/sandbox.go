@@ -124,7 +124,7 @@ func Start(opts Options) (*Sandbox, error) {
 		interval = 300 * time.Millisecond
 	}
 	for _, m := range s.members {
-		d, err := simdevice.New(m.Facts, simdevice.Behave(m.Behavior), BaseURL+"/mdm", ca, inproc)
+		d, err := simdevice.NewDevice(simdevice.Config{Facts: m.Facts, Behavior: simdevice.Behave(m.Behavior), BaseURL: BaseURL, CA: ca, Client: inproc})
 		if err != nil {
 			cancel()
 			return nil, err

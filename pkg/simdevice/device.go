@@ -171,23 +171,6 @@ func NewDevice(cfg Config) (*Device, error) {
 	return d, nil
 }
 
-// New returns a device that talks to serverURL (the full MDM endpoint URL,
-// e.g. base+"/mdm") with an identity issued by ca, or a self-signed one when
-// ca is nil. hc may be nil.
-func New(f Facts, b Behavior, serverURL string, ca *CA, hc *http.Client) (*Device, error) {
-	var id Identity
-	var err error
-	if ca != nil {
-		id, err = ca.Issue(f.UDID)
-	} else {
-		id, err = SelfSigned(f.UDID, KeyECDSA)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return newDevice(f, b, serverURL, id, hc), nil
-}
-
 func newDevice(f Facts, b Behavior, serverURL string, id Identity, hc *http.Client) *Device {
 	// Token and PushMagic derive from the UDID so runs are reproducible.
 	token := sha256.Sum256([]byte("simdevice token " + f.UDID))

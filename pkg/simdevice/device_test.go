@@ -340,7 +340,7 @@ func TestOfflineNeverCallsTheServer(t *testing.T) {
 func TestServerRefusal(t *testing.T) {
 	fake, srv := newFake(t)
 	fake.status = http.StatusBadRequest
-	d, err := New(Facts{UDID: "REF-1"}, nil, srv.URL+"/mdm", nil, nil)
+	d, err := NewDevice(Config{Facts: Facts{UDID: "REF-1"}, BaseURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
