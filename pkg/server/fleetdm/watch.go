@@ -135,7 +135,7 @@ func (c *Client) lockState(ctx context.Context, commandUUID, hostUUID string) ([
 	case err != nil:
 		return nil, err
 	case h == nil:
-		return nil, fmt.Errorf("Fleet no longer knows host %s", hostUUID)
+		return nil, fmt.Errorf("host %s is gone from Fleet", hostUUID)
 	}
 	resp, err := h.lockAnswer(commandUUID)
 	if err != nil {
