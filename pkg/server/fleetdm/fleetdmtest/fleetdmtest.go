@@ -123,7 +123,7 @@ func (s *Server) SetPremium(on bool) {
 	s.premium = on
 }
 
-// DropReplies makes the next n run requests queue their command and then
+// DropReplies makes the next n run or lock requests queue their command and then
 // close the connection without a reply, as a crash or a proxy timeout does.
 func (s *Server) DropReplies(n int) {
 	s.mu.Lock()
@@ -261,14 +261,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 			go s.deliver(h, cmd.CommandUUID, 0)
 		}
 	}
-	if s.drop > 0 {
-		s.drop--
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
+	if s.dropped(w) {
+		return
 	}
 	if len(failed) == len(known) {
 		writeError(w, http.StatusBadGateway, "Bad Gateway", "base", "Apple push notificiation service: push failed for all hosts")
@@ -277,6 +271,22 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	servertest.WriteJSON(w, http.StatusOK, map[string]any{
 		"command_uuid": cmd.CommandUUID, "request_type": cmd.RequestType, "failed_uuids": failed, "platform": "darwin",
 	})
+}
+
+// dropped closes the connection without a reply when replies are to be
+// dropped (DropReplies), as a crash or a proxy timeout does. s.mu is held.
+func (s *Server) dropped(w http.ResponseWriter) bool {
+	if s.drop == 0 {
+		return false
+	}
+	s.drop--
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return true
+		}
+	}
+	return false
 }
 
 // checkInDelay stands for the time a woken device takes to fetch a command,
@@ -440,14 +450,8 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
 			go s.deliver(h, cmdUUID, 0)
 		}
 	}
-	if s.drop > 0 {
-		s.drop--
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
+	if s.dropped(w) {
+		return
 	}
 	if r.URL.Query().Get("view_pin") != "true" || st.pin == "" {
 		w.WriteHeader(http.StatusNoContent)
