@@ -153,10 +153,15 @@ func (c *Client) checkReply(resp *http.Response, body []byte, ok ...int) error {
 		}
 		return &server.HTTPError{Server: origin, Status: status, Body: why}
 	}
-	if isSimpleMDM && status < 500 && status != http.StatusTooManyRequests {
-		return &server.HTTPError{Server: origin, Status: status, Body: text}
+	switch {
+	case !isSimpleMDM:
+		return server.CheckStatus(origin, status, body)
+	case status == http.StatusTooManyRequests:
+		return &server.UnavailableError{Server: origin, Err: fmt.Errorf("HTTP 429: %s (SimpleMDM's rate limit)", text)}
+	case status >= 500:
+		return &server.UnavailableError{Server: origin, Err: fmt.Errorf("HTTP %d: %s", status, text)}
 	}
-	return server.CheckStatus(origin, status, body)
+	return &server.HTTPError{Server: origin, Status: status, Body: text}
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body string) (*http.Request, error) {
