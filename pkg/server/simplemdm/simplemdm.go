@@ -99,8 +99,9 @@ type Client struct {
 	// (a PIN left off for an iPhone).
 	Warn func(string)
 
-	mu    sync.Mutex
-	known map[string]*lookup // by UDID or "serial:" + serial, upper case
+	mu          sync.Mutex
+	known       map[string]*lookup // by UDID or "serial:" + serial, upper case
+	warnPINOnce sync.Once
 }
 
 var _ server.Server = (*Client)(nil)
@@ -245,9 +246,11 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		return one(id, server.Failed, MissingPIN, ref), nil
 	case req.Lock.PIN != "" && platform != apple.PlatformMacOS && platform != apple.PlatformUnknown:
 		withPIN = false
-		if c.Warn != nil {
-			c.Warn(fmt.Sprintf("%s is %s to SimpleMDM, which takes no PIN for it: the lock goes without the PIN, and the device unlocks with its own passcode", id, article(platform)))
-		}
+		c.warnPINOnce.Do(func() {
+			if c.Warn != nil {
+				c.Warn(fmt.Sprintf("SimpleMDM takes no PIN for iOS and iPadOS devices (%s is %s): their locks go without it, and they unlock with their own passcode", id, article(platform)))
+			}
+		})
 	}
 	form := lockForm(req.Lock, withPIN)
 	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {

@@ -132,7 +132,7 @@ func TestIPhoneLockGoesWithoutPIN(t *testing.T) {
 	if locks := s.Locks(iPhone); len(locks) != 1 || locks[0].PINGiven {
 		t.Fatalf("SimpleMDM took %+v", locks)
 	}
-	if len(*warned) != 1 || !strings.Contains((*warned)[0], "takes no PIN") {
+	if len(*warned) != 1 || !strings.Contains((*warned)[0], "takes no PIN for iOS") {
 		t.Fatalf("warned %q", *warned)
 	}
 }
