@@ -88,41 +88,51 @@ type listReply struct {
 // listLimit bounds one page of devices: each carries some 80 attributes.
 const listLimit = 8 << 20
 
+// page fetches one page of the device list: those matching search (all
+// devices when it is empty) after the device with id after.
+func (c *Client) page(ctx context.Context, search, after string) (listReply, error) {
+	origin := server.Origin(c.BaseURL)
+	q := url.Values{"limit": {fmt.Sprint(PageSize)}}
+	if search != "" {
+		q.Set("search", search)
+	}
+	if after != "" {
+		q.Set("starting_after", after)
+	}
+	path := DevicesPath + "?" + q.Encode()
+	newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
+		return c.newRequest(ctx, http.MethodGet, path, "")
+	}
+	var r listReply
+	resp, body, _, err := c.Retry.Do(ctx, c.HTTP, newReq, listLimit)
+	if err != nil {
+		return r, err
+	}
+	if err := c.checkReply(resp, body, http.StatusOK); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return r, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("the device list is not SimpleMDM's JSON: %v", err)}
+	}
+	for _, d := range r.Data {
+		if !validID(d.ID) {
+			return r, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("the device list names a device with id %q, not a number", d.ID)}
+		}
+	}
+	return r, nil
+}
+
 // Search returns every device SimpleMDM lists for search, following its
 // pagination.
 func (c *Client) Search(ctx context.Context, search string) ([]Device, error) {
-	origin := server.Origin(c.BaseURL)
 	var (
 		all   []Device
 		after string
 	)
-	for page := 0; ; page++ {
-		if page == maxPages {
-			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("searching devices for %q matched more than %d pages", search, maxPages)}
-		}
-		q := url.Values{"search": {search}, "limit": {fmt.Sprint(PageSize)}}
-		if after != "" {
-			q.Set("starting_after", after)
-		}
-		path := DevicesPath + "?" + q.Encode()
-		newReq := func(ctx context.Context, _ bool) (*http.Request, error) {
-			return c.newRequest(ctx, http.MethodGet, path, "")
-		}
-		resp, body, _, err := c.Retry.Do(ctx, c.HTTP, newReq, listLimit)
+	for range maxPages {
+		r, err := c.page(ctx, search, after)
 		if err != nil {
 			return nil, err
-		}
-		if err := c.checkReply(resp, body, http.StatusOK); err != nil {
-			return nil, err
-		}
-		var r listReply
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("the device list is not SimpleMDM's JSON: %v", err)}
-		}
-		for _, d := range r.Data {
-			if !validID(d.ID) {
-				return nil, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("the device list names a device with id %q, not a number", d.ID)}
-			}
 		}
 		all = append(all, r.Data...)
 		if !r.HasMore || len(r.Data) == 0 {
@@ -130,6 +140,7 @@ func (c *Client) Search(ctx context.Context, search string) ([]Device, error) {
 		}
 		after = r.Data[len(r.Data)-1].ID.String()
 	}
+	return nil, &server.ProtocolError{Server: server.Origin(c.BaseURL), Problem: fmt.Sprintf("searching devices for %q matched more than %d pages", search, maxPages)}
 }
 
 // lookup is one cached answer: the device, or nil for none.
@@ -137,14 +148,19 @@ type lookup struct {
 	device *Device
 }
 
-// find searches for key and keeps the device whose field is key, preferring
-// an enrolled one. SimpleMDM may keep an old record of a re-enrolled device:
-// two enrolled ones with the same key cannot be told apart, an error.
+// find searches for key and keeps the device whose field is key.
 func (c *Client) find(ctx context.Context, key string, field func(*Device) string) (*Device, error) {
 	devices, err := c.Search(ctx, key)
 	if err != nil {
 		return nil, err
 	}
+	return choose(key, devices, field)
+}
+
+// choose keeps, of devices, the one whose field is key, preferring an
+// enrolled one. SimpleMDM may keep an old record of a re-enrolled device:
+// two enrolled ones with the same key cannot be told apart, an error.
+func choose(key string, devices []Device, field func(*Device) string) (*Device, error) {
 	var match, enrolled []*Device
 	for i := range devices {
 		d := &devices[i]
@@ -168,32 +184,102 @@ func (c *Client) find(ctx context.Context, key string, field func(*Device) strin
 }
 
 // cached runs find for search once per cache key for the life of the
-// client; a device found by serial is cached under its UDID too.
+// client.
 func (c *Client) cached(ctx context.Context, key, search string, field func(*Device) string) (*Device, error) {
-	k := strings.ToUpper(key)
-	c.mu.Lock()
-	if l, ok := c.known[k]; ok {
-		c.mu.Unlock()
-		return l.device, nil
+	if d, ok := c.get(key); ok {
+		return d, nil
 	}
-	c.mu.Unlock()
 	d, err := c.find(ctx, search, field)
 	if err != nil {
 		return nil, err
 	}
+	c.store(key, d)
+	return d, nil
+}
+
+func (c *Client) get(key string) (*Device, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.known[strings.ToUpper(key)]
+	if !ok {
+		return nil, false
+	}
+	return l.device, true
+}
+
+// store keeps d (nil: none) under key; a device is kept under its UDID too.
+func (c *Client) store(key string, d *Device) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.known == nil {
 		c.known = map[string]*lookup{}
 	}
-	c.known[k] = &lookup{device: d}
+	c.known[strings.ToUpper(key)] = &lookup{device: d}
 	if d != nil && d.Attributes.UniqueIdentifier != "" {
 		if u := strings.ToUpper(d.Attributes.UniqueIdentifier); c.known[u] == nil {
 			c.known[u] = &lookup{device: d}
 		}
 	}
-	return d, nil
 }
+
+// bulkMin is the number of devices to look up from which mdmctl reads the
+// account's device list page by page instead of searching for each: a page
+// holds PageSize devices, a search answers for one.
+const bulkMin = 8
+
+// prefetch reads the whole device list for keys not yet known, while that
+// costs fewer requests than a search per key still unmatched: it stops once
+// it has read as many pages as keys remain unmatched, so a run costs at most
+// twice the cheaper of the two. It keeps what it settles; the keys it leaves
+// are searched for one by one. cacheKey names a key in the cache.
+func (c *Client) prefetch(ctx context.Context, keys []string, cacheKey func(string) string, field func(*Device) string) error {
+	var pending []string
+	seen := map[string]bool{}
+	for _, k := range keys {
+		u := strings.ToUpper(k)
+		if _, ok := c.get(cacheKey(k)); !ok && !seen[u] {
+			seen[u] = true
+			pending = append(pending, k)
+		}
+	}
+	if len(pending) < bulkMin {
+		return nil
+	}
+	candidates := map[string][]Device{} // by upper-case key
+	after := ""
+	complete := false
+	for pages := 0; pages < len(pending)-len(candidates); pages++ {
+		r, err := c.page(ctx, "", after)
+		if err != nil {
+			return err
+		}
+		for _, d := range r.Data {
+			if u := strings.ToUpper(field(&d)); seen[u] {
+				candidates[u] = append(candidates[u], d)
+			}
+		}
+		if !r.HasMore || len(r.Data) == 0 {
+			complete = true
+			break
+		}
+		after = r.Data[len(r.Data)-1].ID.String()
+	}
+	for _, k := range pending {
+		found := candidates[strings.ToUpper(k)]
+		if len(found) == 0 && !complete {
+			continue // not reached: searched for alone
+		}
+		// In a list read only in part, a key met may have a second record
+		// further on that a search would have shown (choose refuses two
+		// enrolled ones); the one met has the same UDID all the same.
+		if d, err := choose(k, found, field); err == nil {
+			c.store(cacheKey(k), d)
+		} // else the search for it reports the error
+	}
+	return nil
+}
+
+func serialKey(serial string) string { return "serial:" + serial }
 
 func byUDID(d *Device) string   { return d.Attributes.UniqueIdentifier }
 func bySerial(d *Device) string { return d.Attributes.SerialNumber }
@@ -205,7 +291,7 @@ func (c *Client) Device(ctx context.Context, udid string) (*Device, error) {
 
 // BySerial finds the device with a serial number; nil when SimpleMDM lists none.
 func (c *Client) BySerial(ctx context.Context, serial string) (*Device, error) {
-	return c.cached(ctx, "serial:"+serial, serial, bySerial)
+	return c.cached(ctx, serialKey(serial), serial, bySerial)
 }
 
 // each runs f on every key, c.Workers at a time; it returns the first error.
@@ -254,6 +340,9 @@ func (c *Client) each(ctx context.Context, keys []string, f func(key string) err
 func (c *Client) Devices(ctx context.Context, udids []string) (map[string]apple.Device, error) {
 	var mu sync.Mutex
 	out := make(map[string]apple.Device, len(udids))
+	if err := c.prefetch(ctx, udids, func(k string) string { return k }, byUDID); err != nil {
+		return out, err
+	}
 	err := c.each(ctx, udids, func(udid string) error {
 		d, err := c.Device(ctx, udid)
 		if d != nil {
@@ -271,6 +360,9 @@ func (c *Client) Devices(ctx context.Context, udids []string) (map[string]apple.
 func (c *Client) Serials(ctx context.Context, serials []string) (map[string]string, error) {
 	var mu sync.Mutex
 	out := make(map[string]string, len(serials))
+	if err := c.prefetch(ctx, serials, serialKey, bySerial); err != nil {
+		return out, err
+	}
 	err := c.each(ctx, serials, func(serial string) error {
 		d, err := c.BySerial(ctx, serial)
 		if d != nil && d.Attributes.UniqueIdentifier != "" {

@@ -433,3 +433,59 @@ func TestDriverSaysWhatItCannotDo(t *testing.T) {
 		t.Fatalf("driver %+v", d)
 	}
 }
+
+func lab(n int) []simplemdmtest.Device {
+	var out []simplemdmtest.Device
+	for i := range n {
+		out = append(out, simplemdmtest.Device{UDID: fmt.Sprintf("LAB-%04d", i), Serial: fmt.Sprintf("LABSN%04d", i), Name: "Lab iPad", ProductName: "iPad13,18", OSVersion: "17.4"})
+	}
+	return out
+}
+
+// Many targets in a small account: one read of the device list settles
+// them all, the unknown ones too; nothing is searched for again.
+func TestManyDevicesReadTheListOnce(t *testing.T) {
+	s, c, _, _ := start(t, lab(40)...)
+	ids := []string{m1Mac, "NOT-THERE"}
+	for i := range 30 {
+		ids = append(ids, fmt.Sprintf("LAB-%04d", i))
+	}
+	got, err := c.Devices(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 31 || got[m1Mac].Model != "MacBookAir10,1" {
+		t.Fatalf("got %d devices", len(got))
+	}
+	if n := s.Searches(); n != 1 {
+		t.Fatalf("%d list requests, want 1 page", n)
+	}
+	d := enqueue(t, c, lockReq("NOT-THERE", apple.DeviceLock{}))
+	if d.Outcome != server.Failed || s.Searches() != 1 {
+		t.Fatalf("got %+v after %d list requests", d, s.Searches())
+	}
+	serials, err := c.Serials(context.Background(), []string{"LABSN0001", "LABSN0002", "LABSN0003", "LABSN0004", "LABSN0005", "LABSN0006", "LABSN0007", "NOSUCH"})
+	if err != nil || len(serials) != 7 || serials["LABSN0007"] != "LAB-0007" || s.Searches() != 2 {
+		t.Fatalf("serials %v, %v after %d list requests", serials, err, s.Searches())
+	}
+}
+
+// A few targets in a large account: the list is read no further than the
+// searches it saves, then each target left is searched for.
+func TestFewDevicesInALargeAccountAreSearched(t *testing.T) {
+	s, c, _, _ := start(t, lab(1000)...)
+	var ids []string
+	for i := 990; i < 1000; i++ {
+		ids = append(ids, fmt.Sprintf("LAB-%04d", i))
+	}
+	got, err := c.Devices(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 {
+		t.Fatalf("got %d devices", len(got))
+	}
+	if n := s.Searches(); n > 2*len(ids) {
+		t.Fatalf("%d list requests for %d devices", n, len(ids))
+	}
+}
