@@ -25,8 +25,12 @@
 //
 //   - Targets stay UDIDs (or serials, resolved to UDIDs): each is looked up
 //     by search, matched exactly on unique_identifier (serial_number for a
-//     serial), and locked by its SimpleMDM id. A UDID SimpleMDM does not
-//     list, or lists as not enrolled, is failed before anything is sent.
+//     serial; the search matches names too), and locked by its SimpleMDM
+//     id. A UDID SimpleMDM does not list, or lists as not enrolled, is
+//     failed before anything is sent. The API has no bulk look-up by UDID:
+//     for many targets mdmctl reads the whole device list (100 a page)
+//     while that costs fewer requests than a search each, and searches
+//     concurrently (cfg.Concurrency) for the rest.
 //   - A Mac without a PIN is failed before sending (SimpleMDM requires it);
 //     an iPhone or iPad is locked without the PIN, with a warning (SimpleMDM
 //     takes none for iOS, and the guard already notes the device ignores it).
