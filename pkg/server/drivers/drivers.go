@@ -8,4 +8,5 @@ import (
 	_ "github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 	_ "github.com/mdmctl/mdmctl/pkg/server/raw"
 	_ "github.com/mdmctl/mdmctl/pkg/server/sandboxkind"
+	_ "github.com/mdmctl/mdmctl/pkg/server/simplemdm"
 )

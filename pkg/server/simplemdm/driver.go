@@ -1,0 +1,55 @@
+package simplemdm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
+)
+
+// Kind names SimpleMDM in settings.
+const Kind = "simplemdm"
+
+func init() {
+	server.Register(server.Driver{
+		Kind:        Kind,
+		About:       "SimpleMDM: its device lock API (API key as Basic user); device facts from its inventory, no command status",
+		NeedsAPIKey: true,
+		// One device per lock request; the dispatcher sends them concurrently.
+		Limits: server.Limits{MaxIDs: 1, MaxIDBytes: 1 << 10},
+		// SimpleMDM answers a lock 202 with nothing to look up afterwards,
+		// and has no command of the admin's own for DeviceInformation.
+		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true, NoStatus: true, NoInformation: true},
+		PlanLock:     planLock,
+		Open:         open,
+	})
+}
+
+// planLock refuses what SimpleMDM's lock action cannot carry.
+func planLock(lock apple.DeviceLock) (server.LockPlan, error) {
+	if lock.RequestRequiresNetworkTether {
+		return server.LockPlan{}, fmt.Errorf("--network-tether: the %s kind cannot carry RequestRequiresNetworkTether (its lock API takes a message, a phone number and a PIN only)", Kind)
+	}
+	return server.LockPlan{}, nil
+}
+
+func open(_ context.Context, cfg server.Config) (*server.Session, error) {
+	hc := withRateLimitReset(cfg.HTTP)
+	c := &Client{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTP: hc, Retry: cfg.Retry, Workers: cfg.Concurrency, Warn: cfg.Warn}
+	return &server.Session{
+		Server: c,
+		Name:   server.Origin(cfg.BaseURL),
+		Close:  hc.CloseIdleConnections,
+		Serials: func(ctx context.Context, serials []string) (map[string]string, error) {
+			return c.Serials(ctx, serials)
+		},
+		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
+			known, err := c.Devices(ctx, ids)
+			if err != nil && cfg.Warn != nil {
+				cfg.Warn(fmt.Sprintf("reading device facts from SimpleMDM: %v; the guard treats the devices it could not read as unknown", err))
+			}
+			return known
+		},
+	}, nil
+}
