@@ -33,6 +33,9 @@ const (
 func secretForms(secrets []string) []string {
 	forms := slices.Clone(secrets)
 	for _, s := range secrets {
+		// Basic auth as NanoMDM and MicroMDM send it, and with the key as
+		// the user and no password (SimpleMDM).
+		forms = append(forms, base64.StdEncoding.EncodeToString([]byte(s+":")))
 		for _, user := range []string{"nanomdm", "micromdm"} {
 			forms = append(forms, base64.StdEncoding.EncodeToString([]byte(user+":"+s)))
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"sync"
@@ -20,10 +19,7 @@ func init() {
 	kindCommands["simplemdm-locks"] = cmdSimpleMDMLocks
 	kindCommands["simplemdm-drop"] = cmdSimpleMDMDrop
 	kindCommands["simplemdm-limit"] = cmdSimpleMDMLimit
-	// SimpleMDM's Basic user is the key itself, with an empty password.
-	for _, k := range []string{simpleMDMKey, simpleMDMKey + "-read-only", "wrong-key"} {
-		scriptSecrets = append(scriptSecrets, k, base64.StdEncoding.EncodeToString([]byte(k+":")))
-	}
+	scriptSecrets = append(scriptSecrets, simpleMDMKey, simpleMDMKey+"-read-only")
 }
 
 var fakeSimpleMDMs sync.Map // workdir -> *simplemdmtest.Server

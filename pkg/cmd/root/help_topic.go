@@ -1,7 +1,11 @@
 package root
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
+
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // helpTopics are documentation-only commands: `mdmctl help exit-codes`.
@@ -30,9 +34,11 @@ When several apply, the first that fits wins: 130 (interrupted), then, if
 nothing reached a device, the reason (4, 5, 6 or 1); then 7, 8, 3, 0.
 `},
 	{"environment", "Environment variables mdmctl reads", `MDMCTL_SERVER                    server URL (overrides the context)
-MDMCTL_KIND                      server kind: nanomdm, micromdm, fleet, raw, sandbox
-MDMCTL_API_KEY                   API key (overrides the context's key)
+MDMCTL_KIND                      server kind: {kinds}
+MDMCTL_API_KEY                   API key or OAuth client secret (overrides the context's)
 MDMCTL_API_KEY_FILE              file holding the API key
+MDMCTL_API_USER                  API user or OAuth client ID, when not the kind's default
+MDMCTL_TENANT                    directory (tenant) ID of the OAuth client (Intune)
 MDMCTL_CONTEXT                   context to use instead of current-context
 MDMCTL_CONFIG                    config file (default $XDG_CONFIG_HOME/mdmctl/config.yaml)
 MDMCTL_PIN                       six-digit PIN for mdmctl lock
@@ -49,7 +55,8 @@ Precedence: flag > environment > context in the config file > default.
 
 func addHelpTopics(root *cobra.Command) {
 	for _, t := range helpTopics {
-		long := t.long
+		// The kinds are the registered ones, never a list to keep up.
+		long := strings.ReplaceAll(t.long, "{kinds}", strings.Join(server.Kinds(), ", "))
 		root.AddCommand(&cobra.Command{
 			Use:   t.name,
 			Short: t.short,

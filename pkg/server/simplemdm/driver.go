@@ -27,7 +27,7 @@ func init() {
 }
 
 // planLock refuses what SimpleMDM's lock action cannot carry.
-func planLock(lock apple.DeviceLock) (server.LockPlan, error) {
+func planLock(lock apple.DeviceLock, _ bool) (server.LockPlan, error) {
 	if lock.RequestRequiresNetworkTether {
 		return server.LockPlan{}, fmt.Errorf("--network-tether: the %s kind cannot carry RequestRequiresNetworkTether (its lock API takes a message, a phone number and a PIN only)", Kind)
 	}

@@ -416,10 +416,10 @@ func TestRateLimitResetBecomesRetryAfter(t *testing.T) {
 }
 
 func TestPlanLockRefusesNetworkTether(t *testing.T) {
-	if _, err := planLock(apple.DeviceLock{RequestRequiresNetworkTether: true}); err == nil || !strings.Contains(err.Error(), Kind) {
+	if _, err := planLock(apple.DeviceLock{RequestRequiresNetworkTether: true}, true); err == nil || !strings.Contains(err.Error(), Kind) {
 		t.Fatalf("got %v", err)
 	}
-	if p, err := planLock(apple.DeviceLock{PIN: "482913", Message: "m", PhoneNumber: "1"}); err != nil || p.ServerPIN {
+	if p, err := planLock(apple.DeviceLock{PIN: "482913", Message: "m", PhoneNumber: "1"}, true); err != nil || p.ServerPIN {
 		t.Fatalf("got %+v, %v", p, err)
 	}
 }
