@@ -13,6 +13,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 	"github.com/mdmctl/mdmctl/pkg/server/raw"
 	"github.com/mdmctl/mdmctl/pkg/server/sandboxkind"
+	"github.com/mdmctl/mdmctl/pkg/server/simplemdm"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -222,5 +223,21 @@ func TestResolvePINEscrowRecipient(t *testing.T) {
 		if s.PINEscrowRecipient != tt.want {
 			t.Errorf("env %v flag %q: recipient %q, want %q", tt.env, tt.flag, s.PINEscrowRecipient, tt.want)
 		}
+	}
+}
+
+// TestKindDefaultURL: a hosted kind's own API host stands in for a server
+// URL nobody configured, and never over one that is.
+func TestKindDefaultURL(t *testing.T) {
+	s, err := Resolve(&File{}, Source{Getenv: env(map[string]string{"MDMCTL_KIND": simplemdm.Kind})})
+	if err != nil || s.Server != "https://a.simplemdm.com" {
+		t.Fatalf("server %q, err %v", s.Server, err)
+	}
+	s, err = Resolve(&File{}, Source{Getenv: env(map[string]string{"MDMCTL_KIND": simplemdm.Kind, EnvServer: "https://proxy.example.com"})})
+	if err != nil || s.Server != "https://proxy.example.com" {
+		t.Fatalf("server %q, err %v", s.Server, err)
+	}
+	if s, err := Resolve(&File{}, Source{Getenv: env(nil)}); err != nil || s.Server != "" {
+		t.Fatalf("NanoMDM has no default URL: server %q, err %v", s.Server, err)
 	}
 }

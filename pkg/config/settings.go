@@ -155,6 +155,9 @@ func Resolve(f *File, src Source) (Settings, error) {
 	if err := ValidateKind(s.Kind); err != nil {
 		return Settings{}, err
 	}
+	if d, _ := server.Lookup(s.Kind); s.Server == "" {
+		s.Server = d.DefaultURL
+	}
 	if s.Server != "" {
 		if _, err := ValidateServerURL(s.Kind, s.Server); err != nil {
 			return Settings{}, err

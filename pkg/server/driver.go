@@ -66,6 +66,9 @@ type Driver struct {
 	// NeedsAPIKey: requests carry credentials, so a run without a key stops
 	// before sending.
 	NeedsAPIKey bool
+	// DefaultURL is the server URL when none is configured: a hosted
+	// service's one API host (SimpleMDM's, Microsoft Graph).
+	DefaultURL string
 	// URLQuery: the server URL may carry a query (an endpoint of the
 	// admin's own, as with the raw kind).
 	URLQuery bool

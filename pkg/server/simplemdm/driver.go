@@ -16,6 +16,7 @@ func init() {
 		Kind:        Kind,
 		About:       "SimpleMDM: its device lock API (API key as Basic user); device facts from its inventory, no command status",
 		NeedsAPIKey: true,
+		DefaultURL:  "https://a.simplemdm.com",
 		// One device per lock request; the dispatcher sends them concurrently.
 		Limits: server.Limits{MaxIDs: 1, MaxIDBytes: 1 << 10},
 		// SimpleMDM answers a lock 202 with nothing to look up afterwards,
