@@ -13,7 +13,7 @@ import (
 // slows to MaxPoll for those that take minutes: each round asks once per
 // awaited device, and the Pacer keeps the rounds within the hourly limit.
 var (
-	FirstPoll = 2 * time.Second
+	FirstPoll = time.Second
 	MaxPoll   = 30 * time.Second
 )
 
