@@ -96,17 +96,22 @@ func cmdKandjiDrop(ts *testscript.TestScript, neg bool, args []string) {
 	fakeKandji(ts).DropReplies(n)
 }
 
-// cmdKandjiThrottle makes the stand-in answer the next N requests 429
-// with Retry-After SECONDS.
+// cmdKandjiThrottle makes the stand-in answer the next N requests to an
+// endpoint (list, details, lock, commands, unlockpin, or any) 429 with
+// Retry-After SECONDS.
 func cmdKandjiThrottle(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: kandji-throttle N SECONDS")
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: kandji-throttle ENDPOINT N SECONDS")
 	}
-	n, err := strconv.Atoi(args[0])
+	n, err := strconv.Atoi(args[1])
 	ts.Check(err)
-	secs, err := strconv.Atoi(args[1])
+	secs, err := strconv.Atoi(args[2])
 	ts.Check(err)
-	fakeKandji(ts).Throttle(n, secs)
+	endpoint := args[0]
+	if endpoint == "any" {
+		endpoint = ""
+	}
+	fakeKandji(ts).Throttle(endpoint, n, secs)
 }
 
 // cmdKandjiDeny makes the stand-in answer 403 to an endpoint (list,

@@ -77,6 +77,7 @@ type Server struct {
 	byID     map[string]*device
 	denied   map[string]bool // "lock", "commands", "details", "list", "unlockpin"
 	throttle int
+	throttled string // the endpoint throttled, "" for all
 	retryIn  int
 	drop     int
 	pins     func(n int) string
@@ -153,12 +154,13 @@ func (s *Server) Deny(endpoint string) {
 	s.denied[endpoint] = true
 }
 
-// Throttle answers the next n requests 429 with Retry-After: retryAfter
-// seconds, as the tenant's hourly limit does.
-func (s *Server) Throttle(n, retryAfter int) {
+// Throttle answers the next n requests to endpoint (a name Deny takes, or
+// "" for any) 429 with Retry-After: retryAfter seconds, as the tenant's
+// hourly limit does.
+func (s *Server) Throttle(endpoint string, n, retryAfter int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.throttle, s.retryIn = n, retryAfter
+	s.throttled, s.throttle, s.retryIn = endpoint, n, retryAfter
 }
 
 // DropReplies makes the next n lock requests take the lock and then close
@@ -204,7 +206,8 @@ func (s *Server) auth(endpoint string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests[endpoint]++
-		throttled, retryIn, denied := s.throttle > 0, s.retryIn, s.denied[endpoint]
+		throttled := s.throttle > 0 && (s.throttled == "" || s.throttled == endpoint)
+		retryIn, denied := s.retryIn, s.denied[endpoint]
 		if throttled {
 			s.throttle--
 		}
