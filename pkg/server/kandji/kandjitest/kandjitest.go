@@ -72,17 +72,17 @@ type Server struct {
 	*httptest.Server
 	Token string
 
-	mu       sync.Mutex
-	devices  []*device
-	byID     map[string]*device
-	denied   map[string]bool // "lock", "commands", "details", "list", "unlockpin"
-	throttle int
+	mu        sync.Mutex
+	devices   []*device
+	byID      map[string]*device
+	denied    map[string]bool // "lock", "commands", "details", "list", "unlockpin"
+	throttle  int
 	throttled string // the endpoint throttled, "" for all
-	retryIn  int
-	drop     int
-	pins     func(n int) string
-	locks    int
-	requests map[string]int
+	retryIn   int
+	drop      int
+	pins      func(n int) string
+	locks     int
+	requests  map[string]int
 }
 
 type device struct {
