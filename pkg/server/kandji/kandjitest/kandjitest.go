@@ -352,8 +352,11 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkInDelay stands for the time a woken device takes to fetch a
-// command, and, after NotNow, for the wait until its next check-in.
-const checkInDelay = 30 * time.Millisecond
+// command; nextCheckIn for the wait after NotNow until it checks in again.
+const (
+	checkInDelay = 30 * time.Millisecond
+	nextCheckIn  = 500 * time.Millisecond
+)
 
 // deliver plays the device's side: fetch the lock, answer, and after
 // NotNow answer again at the next check-in.
@@ -380,6 +383,7 @@ func (s *Server) deliver(d *device, c *command, seen int) {
 	}
 	s.mu.Unlock()
 	if resp.Status == apple.StatusNotNow {
+		time.Sleep(nextCheckIn)
 		s.deliver(d, c, seen+1)
 	}
 }
