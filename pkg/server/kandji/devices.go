@@ -67,6 +67,9 @@ func (d details) device() apple.Device {
 
 // inventory caches what the session read of the tenant's devices.
 type inventory struct {
+	// listMu serializes listings and UDID scans: concurrent lookups wait
+	// for the one in flight and read its cache, rather than repeat it.
+	listMu  sync.Mutex
 	mu      sync.Mutex
 	list    []listed // nil until listed
 	ids     map[string]bool
@@ -84,6 +87,8 @@ func (inv *inventory) init() {
 
 // listAll reads the device list once per session, page by page.
 func (c *Client) listAll(ctx context.Context) ([]listed, error) {
+	c.inv.listMu.Lock()
+	defer c.inv.listMu.Unlock()
 	c.inv.mu.Lock()
 	if c.inv.list != nil {
 		defer c.inv.mu.Unlock()
@@ -208,6 +213,8 @@ func (c *Client) resolve(ctx context.Context, ids []string) (map[string]string, 
 	if err != nil {
 		return nil, err
 	}
+	c.inv.listMu.Lock()
+	defer c.inv.listMu.Unlock()
 	var unread []string
 	c.inv.mu.Lock()
 	for id := range pending {

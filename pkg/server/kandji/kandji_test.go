@@ -465,3 +465,41 @@ func TestErrorBodies(t *testing.T) {
 		}
 	}
 }
+
+// TestLongCommandList: a device with more commands than a page holds; the
+// lock from a lost reply is still found (first and last page), not resent.
+func TestLongCommandList(t *testing.T) {
+	s := start(t)
+	s.AddHistory(mac.UDID, 700)
+	c, _ := client(t, s.URL)
+	s.DropReplies(1)
+	d := enqueue(t, c, lockRequest(mac.UDID))
+	if d.Outcome != server.Queued || len(s.Locks(mac.UDID)) != 1 || d.Reference != s.Locks(mac.UDID)[0].UUID {
+		t.Fatalf("result %+v, %d locks", d, len(s.Locks(mac.UDID)))
+	}
+	if n := s.Requests("commands"); n != 2 {
+		t.Fatalf("%d command-list requests, want the first and the last page", n)
+	}
+}
+
+// TestOpenWarnsOfTheConsoleHost: the server URL is the API host, not the
+// web console's.
+func TestOpenWarnsOfTheConsoleHost(t *testing.T) {
+	d, ok := server.Lookup(kandji.Kind)
+	if !ok || !d.Inventory || !d.SerialNumbers || !d.NoInformation || d.NoStatus || d.Limits.MaxIDs != 1 || !d.NeedsAPIKey {
+		t.Fatalf("driver %+v", d)
+	}
+	for host, warn := range map[string]bool{"acme.kandji.io": true, "acme.api.kandji.io": false, "acme.api.eu.kandji.io": false} {
+		var warned []string
+		u, _ := url.Parse("https://" + host)
+		sess, err := d.Open(context.Background(), server.Config{BaseURL: u, APIKey: token, HTTP: &http.Client{},
+			Warn: func(s string) { warned = append(warned, s) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess.Close()
+		if (len(warned) > 0) != warn || (warn && !strings.Contains(warned[0], "TENANT.api.kandji.io")) {
+			t.Errorf("%s: warnings %q", host, warned)
+		}
+	}
+}

@@ -126,6 +126,26 @@ func Start(token string, devices ...Device) *Server {
 	return s
 }
 
+// AddHistory gives the device with udid n more completed commands of
+// Kandji's own, requested before any lock: a long command list.
+func (s *Server) AddHistory(udid string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		if d.UDID != udid {
+			continue
+		}
+		t0 := time.Now().Add(-time.Hour)
+		var older []*command
+		for i := range n {
+			at := t0.Add(time.Duration(i) * time.Millisecond)
+			older = append(older, &command{uuid: uuid.NewString(), requestType: "InstalledApplicationList", status: 3, attempts: 1, requested: at, completed: at})
+		}
+		d.commands = append(older, d.commands...)
+		slices.SortStableFunc(d.commands, func(a, b *command) int { return a.requested.Compare(b.requested) })
+	}
+}
+
 // DeviceID is Kandji's ID for the device with udid.
 func (s *Server) DeviceID(udid string) string {
 	s.mu.Lock()
