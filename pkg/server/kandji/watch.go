@@ -2,6 +2,7 @@ package kandji
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -21,7 +22,11 @@ var (
 const pollWorkers = 4
 
 // Watch polls each awaited device's command list and delivers its lock's
-// status, under mdmctl's CommandUUID, until ctx ends. NotNow is delivered
+// status, under mdmctl's CommandUUID, until ctx ends. A lock this session
+// sent is known by Kandji's command UUID (or the time it was sent); for
+// one it did not (mdmctl status in a later run: Kandji's list does not
+// carry mdmctl's CommandUUID, and the history keeps no reference) the
+// device's newest lock in Kandji is taken for it. NotNow is delivered
 // once per time Kandji records it. Polling errors go to onError (which may
 // be nil); the devices concerned stay unanswered.
 func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func(error)) {
@@ -37,8 +42,11 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 		type polled struct {
 			key lockKey
 			sl  sentLock
-			cmd *command
-			err error
+			// adopt: a lock this session did not send (mdmctl status,
+			// in a later run): the device's newest lock is taken for it.
+			adopt bool
+			cmd   *command
+			err   error
 		}
 		var round []*polled
 		for _, r := range col.Results() {
@@ -46,9 +54,8 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 				continue
 			}
 			k := lockKey{r.CommandUUID, r.ID}
-			if sl, ok := c.sentLock(k.commandUUID, k.id); ok {
-				round = append(round, &polled{key: k, sl: sl})
-			}
+			sl, ok := c.sentLock(k.commandUUID, k.id)
+			round = append(round, &polled{key: k, sl: sl, adopt: !ok})
 		}
 		var wg sync.WaitGroup
 		limit := make(chan struct{}, pollWorkers)
@@ -57,6 +64,18 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			limit <- struct{}{}
 			go func() {
 				defer func() { <-limit; wg.Done() }()
+				if p.adopt {
+					ids, err := c.resolve(ctx, []string{p.key.id})
+					switch {
+					case err != nil:
+						p.err = err
+						return
+					case ids[p.key.id] == "":
+						p.err = fmt.Errorf("Kandji knows no device %s", p.key.id)
+						return
+					}
+					p.sl.deviceID = ids[p.key.id]
+				}
 				cmds, err := c.Commands(ctx, p.sl.deviceID)
 				if err != nil {
 					p.err = err
@@ -82,7 +101,10 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			case p.cmd == nil:
 				continue
 			}
-			if p.sl.ref == "" {
+			switch {
+			case p.adopt:
+				c.remember(p.key.commandUUID, p.key.id, &sentLock{deviceID: p.sl.deviceID, ref: p.cmd.UUID})
+			case p.sl.ref == "":
 				c.setRef(p.key.commandUUID, p.key.id, p.cmd.UUID)
 			}
 			resp, ok := p.cmd.Response(p.key.commandUUID, p.key.id)
