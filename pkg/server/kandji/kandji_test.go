@@ -503,3 +503,24 @@ func TestOpenWarnsOfTheConsoleHost(t *testing.T) {
 		}
 	}
 }
+
+// TestAlreadyRunningOnARetryMeansTheFirstLanded: the reply was lost and
+// the command list did not show the lock yet, so the lock was sent again;
+// Kandji's "Command already running" then says the first one landed:
+// queued, with its PIN read back, and still one lock.
+func TestAlreadyRunningOnARetryMeansTheFirstLanded(t *testing.T) {
+	s := start(t)
+	c, _ := client(t, s.URL)
+	s.DropReplies(1)
+	s.HideLocks(1)
+	d := enqueue(t, c, lockRequest(mac.UDID))
+	locks := s.Locks(mac.UDID)
+	switch {
+	case len(locks) != 1 || s.Requests("lock") != 2:
+		t.Fatalf("%d locks after %d lock requests: want the one", len(locks), s.Requests("lock"))
+	case d.Outcome != server.Queued || !strings.Contains(d.Error, "Command already running"):
+		t.Fatalf("result %+v", d)
+	case d.PIN != locks[0].PIN || d.Reference != locks[0].UUID:
+		t.Fatalf("PIN %q ref %q, want the first lock's", d.PIN, d.Reference)
+	}
+}

@@ -16,7 +16,8 @@
 // {"count", "next", "previous", "results"}} oldest first with limit and
 // offset, status 1 pending, 2 running, 3 completed, 4 failed, 5 NotNow;
 // GET .../secrets/unlockpin: {"pin"}. Throttle answers 429 with Retry-After;
-// DropReplies takes a lock and closes the connection without a reply.
+// DropReplies takes a lock and closes the connection without a reply;
+// HideLocks makes the command list lag behind the lock action.
 // Not modelled (unconfirmed in Kandji's documentation): the exact error
 // bodies, the 429 body, Android and Windows devices, blueprints.
 package kandjitest
@@ -80,6 +81,7 @@ type Server struct {
 	throttled string // the endpoint throttled, "" for all
 	retryIn   int
 	drop      int
+	hide      int // command-list replies still to leave locks out of
 	pins      func(n int) string
 	locks     int
 	requests  map[string]int
@@ -189,6 +191,14 @@ func (s *Server) DropReplies(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.drop = n
+}
+
+// HideLocks leaves locks out of the next n command-list replies, as a
+// list that lags behind the lock action would.
+func (s *Server) HideLocks(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hide = n
 }
 
 // Locks returns the locks the tenant holds for the device with udid,
@@ -423,6 +433,10 @@ func (s *Server) commands(w http.ResponseWriter, r *http.Request) {
 	limit, offset := pageOf(r)
 	s.mu.Lock()
 	all := slices.Clone(d.commands)
+	if s.hide > 0 {
+		s.hide--
+		all = slices.DeleteFunc(all, func(c *command) bool { return c.requestType == apple.RequestTypeDeviceLock })
+	}
 	var results []map[string]any
 	for _, c := range all[min(offset, len(all)):min(offset+limit, len(all))] {
 		chain := c.errorChain
