@@ -22,6 +22,7 @@ func init() {
 	kindCommands["kandji-drop"] = cmdKandjiDrop
 	kindCommands["kandji-throttle"] = cmdKandjiThrottle
 	kindCommands["kandji-deny"] = cmdKandjiDeny
+	kindCommands["kandji-allow"] = cmdKandjiAllow
 	kindCommands["kandji-requests"] = cmdKandjiRequests
 	scriptSecrets = append(scriptSecrets, "kandji-test-token")
 	scriptSecrets = append(scriptSecrets, kandjiPINs...)
@@ -121,6 +122,14 @@ func cmdKandjiDeny(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: kandji-deny ENDPOINT")
 	}
 	fakeKandji(ts).Deny(args[0])
+}
+
+// cmdKandjiAllow undoes kandji-deny.
+func cmdKandjiAllow(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: kandji-allow ENDPOINT")
+	}
+	fakeKandji(ts).Allow(args[0])
 }
 
 // cmdKandjiRequests prints how many requests an endpoint answered.

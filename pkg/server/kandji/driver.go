@@ -23,9 +23,12 @@ func init() {
 		// One device per lock request; the dispatcher sends them concurrently.
 		Limits: server.Limits{MaxIDs: 1, MaxIDBytes: 1 << 10},
 		// Kandji always pushes and has no command of mdmctl's own (no
-		// DeviceInformation), and no "already exists" answer: its adapter
-		// reads the device's commands before any resend.
-		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true, NoInformation: true},
+		// DeviceInformation). It has no "already exists" answer, but the
+		// adapter reads the device's command list before any resend of a
+		// command that may have landed (MayHaveLanded) and reports a lock
+		// it finds there queued: a resumed run is recognized, never
+		// locked twice, which is what RecognizesResend promises --resume.
+		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true, NoInformation: true, RecognizesResend: true},
 		PlanLock:     PlanLock,
 		Open:         open,
 	})

@@ -486,7 +486,7 @@ func TestLongCommandList(t *testing.T) {
 // web console's.
 func TestOpenWarnsOfTheConsoleHost(t *testing.T) {
 	d, ok := server.Lookup(kandji.Kind)
-	if !ok || !d.Inventory || !d.SerialNumbers || !d.NoInformation || d.NoStatus || d.Limits.MaxIDs != 1 || !d.NeedsAPIKey {
+	if !ok || !d.Inventory || !d.SerialNumbers || !d.NoInformation || !d.RecognizesResend || d.NoStatus || d.Limits.MaxIDs != 1 || !d.NeedsAPIKey {
 		t.Fatalf("driver %+v", d)
 	}
 	for host, warn := range map[string]bool{"acme.kandji.io": true, "acme.api.kandji.io": false, "acme.api.eu.kandji.io": false} {

@@ -176,6 +176,13 @@ func (s *Server) Deny(endpoint string) {
 	s.denied[endpoint] = true
 }
 
+// Allow undoes Deny.
+func (s *Server) Allow(endpoint string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.denied, endpoint)
+}
+
 // Throttle answers the next n requests to endpoint (a name Deny takes, or
 // "" for any) 429 with Retry-After: retryAfter seconds, as the tenant's
 // hourly limit does.
