@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // devicePage is the most devices one list request returns (Kandji's cap).
@@ -85,6 +86,11 @@ func (inv *inventory) init() {
 	}
 }
 
+// errNoList is a 404 for the device list itself: not Kandji's API there.
+func errNoList(c *Client) error {
+	return fmt.Errorf("%s answered 404 for %s: the server URL is not Kandji's API (it is the tenant's API URL from Settings > Access, https://TENANT.api.kandji.io, with no path)", server.Origin(c.BaseURL), DevicesPath)
+}
+
 // listAll reads the device list once per session, page by page.
 func (c *Client) listAll(ctx context.Context) ([]listed, error) {
 	c.inv.listMu.Lock()
@@ -101,8 +107,12 @@ func (c *Client) listAll(ctx context.Context) ([]listed, error) {
 			return nil, fmt.Errorf("Kandji's device list goes on past %d pages", maxDevicePages)
 		}
 		var batch []listed
-		if _, err := c.get(ctx, fmt.Sprintf("%s?limit=%d&offset=%d", DevicesPath, devicePage, page*devicePage), 8<<20, &batch, "device list"); err != nil {
+		found, err := c.get(ctx, fmt.Sprintf("%s?limit=%d&offset=%d", DevicesPath, devicePage, page*devicePage), 8<<20, &batch, "device list")
+		switch {
+		case err != nil:
 			return nil, err
+		case !found:
+			return nil, errNoList(c)
 		}
 		all = append(all, batch...)
 		if len(batch) < devicePage {
@@ -297,8 +307,12 @@ func (c *Client) Serials(ctx context.Context, serials []string) (map[string]stri
 	out := make(map[string]string, len(serials))
 	err := c.forEach(ctx, serials, nil, func(serial string) error {
 		var batch []listed
-		if _, err := c.get(ctx, fmt.Sprintf("%s?serial_number=%s&limit=%d", DevicesPath, url.QueryEscape(serial), devicePage), 8<<20, &batch, "device list"); err != nil {
+		found, err := c.get(ctx, fmt.Sprintf("%s?serial_number=%s&limit=%d", DevicesPath, url.QueryEscape(serial), devicePage), 8<<20, &batch, "device list")
+		switch {
+		case err != nil:
 			return err
+		case !found:
+			return errNoList(c)
 		}
 		for _, l := range batch {
 			if !strings.EqualFold(l.SerialNumber, serial) {

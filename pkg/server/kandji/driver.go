@@ -52,7 +52,15 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		!strings.HasSuffix(h, ".api.kandji.io") && !strings.HasSuffix(h, ".api.eu.kandji.io") && cfg.Warn != nil {
 		cfg.Warn(fmt.Sprintf("%s is not a Kandji API host: the server URL is the tenant's API URL from Settings > Access, https://TENANT.api.kandji.io (or TENANT.api.eu.kandji.io)", h))
 	}
-	kc := &Client{BaseURL: cfg.BaseURL, Token: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry,
+	base := cfg.BaseURL
+	if p := strings.TrimRight(base.Path, "/"); strings.HasSuffix(p, "/api/v1") || strings.HasSuffix(p, "/api") {
+		// The API URL copied with the API's own prefix: the paths carry it.
+		u := *base
+		u.Path = strings.TrimSuffix(strings.TrimSuffix(p, "/v1"), "/api")
+		u.RawPath = ""
+		base = &u
+	}
+	kc := &Client{BaseURL: base, Token: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry,
 		Workers: min(max(cfg.Concurrency, 1), 8), Pace: NewPacer()}
 	answers, closeSession := watch(kc, cfg)
 	return &server.Session{

@@ -524,3 +524,26 @@ func TestAlreadyRunningOnARetryMeansTheFirstLanded(t *testing.T) {
 		t.Fatalf("PIN %q ref %q, want the first lock's", d.PIN, d.Reference)
 	}
 }
+
+// TestServerURLWithTheAPIPrefix: a server URL copied with /api/v1 still
+// reaches the API; one that is not Kandji's API says so.
+func TestServerURLWithTheAPIPrefix(t *testing.T) {
+	s := start(t)
+	d, _ := server.Lookup(kandji.Kind)
+	for _, suffix := range []string{"/api/v1", "/api/v1/", "/api"} {
+		u, _ := url.Parse(s.URL + suffix)
+		sess, err := d.Open(context.Background(), server.Config{BaseURL: u, APIKey: token, HTTP: &http.Client{}, Warn: func(string) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		facts := sess.Facts(context.Background(), []string{mac.UDID})
+		sess.Close()
+		if facts[mac.UDID].Model != mac.Model {
+			t.Errorf("%s: facts %v", suffix, facts)
+		}
+	}
+	c, _ := client(t, s.URL+"/elsewhere")
+	if _, err := c.Enqueue(context.Background(), lockRequest(mac.UDID)); err == nil || !strings.Contains(err.Error(), "not Kandji's API") {
+		t.Fatalf("wrong URL: %v", err)
+	}
+}
