@@ -300,8 +300,8 @@ func (c *Client) Devices(ctx context.Context, ids []string) (map[string]apple.De
 
 // Serials finds devices by serial number: Kandji's list filter matches
 // partial serials, so a device counts only when its serial is the one
-// asked for. The map gives each known serial's UDID (its Kandji device ID
-// when Kandji shows no UDID).
+// asked for. The map gives each known serial's UDID, in upper case (its
+// Kandji device ID when Kandji shows no UDID).
 func (c *Client) Serials(ctx context.Context, serials []string) (map[string]string, error) {
 	var mu sync.Mutex
 	out := make(map[string]string, len(serials))
@@ -322,7 +322,9 @@ func (c *Client) Serials(ctx context.Context, serials []string) (map[string]stri
 			if err != nil || d == nil {
 				return err
 			}
-			id := d.HardwareOverview.UDID
+			// Upper case, as MDM and mdmctl write UDIDs (Kandji shows them
+			// in lower case), so a device given by UDID too is one target.
+			id := strings.ToUpper(d.HardwareOverview.UDID)
 			if id == "" {
 				id = l.DeviceID
 			}

@@ -44,7 +44,8 @@ import (
 
 // Device is a device the tenant holds.
 type Device struct {
-	// UDID is what details' hardware_overview.udid shows.
+	// UDID is what details' hardware_overview.udid shows (in lower case,
+	// as Kandji's examples show it).
 	UDID string
 	// DeviceID is Kandji's own ID; Start makes one when it is empty.
 	DeviceID string
@@ -322,7 +323,7 @@ func (s *Server) details(w http.ResponseWriter, r *http.Request) {
 			"platform": d.Platform, "os_version": d.OSVersion},
 		"mdm": map[string]any{"mdm_enabled": "True", "supervised": "True"},
 		"hardware_overview": map[string]any{"model_name": d.ModelName, "model_identifier": d.Model, "processor_name": d.ProcessorName,
-			"udid": d.UDID, "serial_number": d.Serial},
+			"udid": strings.ToLower(d.UDID), "serial_number": d.Serial},
 		"lost_mode": map[string]any{}, "tags": []string{},
 	})
 }
