@@ -43,6 +43,14 @@
 // UDID: the adapter lists the tenant once and reads device details until
 // it has found every UDID asked for (one request per device at worst),
 // caching what it reads for the session.
+//
+// What makes a resend safe: Kandji's reply names no command and Kandji has
+// no idempotency key, so before any resend of a lock that may have reached
+// it (a lost reply, a 5xx, a resumed run's MayHaveLanded) the adapter reads
+// the device's command list; a lock there is the earlier attempt's (see
+// findLock and landedWindow), and nothing is sent again. A 429 or 503 took
+// nothing: those are resent after Retry-After. Requests are paced under
+// the hourly limit (Pacer).
 package kandji
 
 import (
