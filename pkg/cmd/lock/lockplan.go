@@ -31,6 +31,12 @@ func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) error {
 		}
 		t.ServerPIN = plan.ServerPIN
 		r.plannedWarnings[t] = plan.Warning
+		if !r.kindMakesPINs {
+			// Would it make the PIN were the device a Mac? Then an escrow
+			// given for the Macs among the targets is no mistake.
+			asMac, _ := d.PlanLock(*t.Lock, true)
+			r.kindMakesPINs = asMac.ServerPIN
+		}
 	}
 	return nil
 }
@@ -50,7 +56,7 @@ func (r *runner) settlePlans(d server.Driver, targets []*dispatch.Target) error 
 	switch {
 	case r.serverPINs && opts.PINEscrow == "" && !opts.DryRun:
 		return exitcode.Usagef("the %s kind makes each device's unlock PIN itself: give --pin-escrow FILE, where mdmctl keeps it before showing it anywhere", d.Kind)
-	case opts.PINEscrow != "" && !opts.PINGenerate && !r.serverPINs && len(targets) > 0:
+	case opts.PINEscrow != "" && !opts.PINGenerate && !r.kindMakesPINs && len(targets) > 0:
 		return exitcode.Usagef("--pin-escrow goes with --pin-generate, or with a kind that makes its own PINs (the %s kind takes the PIN it is given)", d.Kind)
 	}
 	return nil

@@ -109,7 +109,10 @@ type runner struct {
 	// serverPINs: the kind makes some targets' PINs (planLocks), which the
 	// escrow then keeps; plannedWarnings are the kind's warnings for each
 	// target's plan.
-	serverPINs      bool
+	serverPINs bool
+	// kindMakesPINs: the kind would make a Mac's PIN for these locks (so
+	// --pin-escrow is wanted even when no target turns out to be a Mac).
+	kindMakesPINs   bool
 	plannedWarnings map[*dispatch.Target]string
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.

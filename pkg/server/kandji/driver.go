@@ -37,14 +37,15 @@ func init() {
 // PlanLock says how Kandji carries a lock: message and phone number as
 // given, the PIN made by Kandji (so the run escrows it); a PIN of the
 // admin's or mdmctl's, or the network tether, it cannot take.
-func PlanLock(l apple.DeviceLock) (server.LockPlan, error) {
+func PlanLock(l apple.DeviceLock, mayBeMac bool) (server.LockPlan, error) {
 	switch {
 	case l.PIN != "":
 		return server.LockPlan{}, errors.New("the kandji kind cannot take a PIN (--pin, --pin-file, --pin-generate, MDMCTL_PIN): Kandji makes each Mac's unlock PIN itself and mdmctl escrows the one it returns (give --pin-escrow FILE)")
 	case l.RequestRequiresNetworkTether:
 		return server.LockPlan{}, errors.New("the kandji kind cannot send --network-tether: Kandji's lock action takes only a message and a phone number")
 	}
-	return server.LockPlan{ServerPIN: true}, nil
+	// Kandji makes a PIN for a Mac only.
+	return server.LockPlan{ServerPIN: mayBeMac}, nil
 }
 
 func open(_ context.Context, cfg server.Config) (*server.Session, error) {

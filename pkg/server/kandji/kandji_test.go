@@ -357,15 +357,18 @@ func TestAuthFailuresNameThePermissions(t *testing.T) {
 }
 
 func TestPlanLock(t *testing.T) {
-	plan, err := kandji.PlanLock(apple.DeviceLock{Message: "hi", PhoneNumber: "1"})
+	plan, err := kandji.PlanLock(apple.DeviceLock{Message: "hi", PhoneNumber: "1"}, true)
 	if err != nil || !plan.ServerPIN {
 		t.Fatalf("plan %+v, %v: want Kandji's PIN", plan, err)
 	}
-	if _, err := kandji.PlanLock(apple.DeviceLock{PIN: "123456"}); err == nil || !strings.Contains(err.Error(), "kandji kind cannot take a PIN") {
+	if _, err := kandji.PlanLock(apple.DeviceLock{PIN: "123456"}, true); err == nil || !strings.Contains(err.Error(), "kandji kind cannot take a PIN") {
 		t.Fatalf("PIN: %v", err)
 	}
-	if _, err := kandji.PlanLock(apple.DeviceLock{RequestRequiresNetworkTether: true}); err == nil {
+	if _, err := kandji.PlanLock(apple.DeviceLock{RequestRequiresNetworkTether: true}, true); err == nil {
 		t.Fatal("network tether taken")
+	}
+	if plan, err := kandji.PlanLock(apple.DeviceLock{Message: "hi"}, false); err != nil || plan.ServerPIN {
+		t.Fatalf("an iPhone: plan %+v, %v: Kandji makes no PIN for it", plan, err)
 	}
 }
 
