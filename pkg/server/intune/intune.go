@@ -96,7 +96,7 @@ type Client struct {
 
 	indexMu   sync.Mutex
 	listed    bool
-	unindexed []managedDevice            // Apple devices whose UDID is not read yet
+	unindexed []managedDevice           // Apple devices whose UDID is not read yet
 	index     map[string]*managedDevice // by upper-case UDID
 }
 
