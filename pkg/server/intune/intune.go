@@ -104,7 +104,7 @@ var _ server.Server = (*Client)(nil)
 
 // Defaults for the PIN read and --wait's polling.
 const (
-	DefaultPINWait = 10 * time.Second
+	DefaultPINWait = 6 * time.Second
 	defaultPINPoll = time.Second
 	// RecentLock is how far back a remoteLock Intune shows may be a resumed
 	// command's earlier attempt.
