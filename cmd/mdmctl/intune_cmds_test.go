@@ -18,10 +18,12 @@ import (
 func init() {
 	kindCommands["intune"] = cmdIntune
 	kindCommands["intune-drop"] = cmdIntuneDrop
+	kindCommands["intune-up"] = cmdIntuneUp
 	kindCommands["intune-throttle"] = cmdIntuneThrottle
 	kindCommands["intune-locks"] = cmdIntuneLocks
 	kindCommands["intune-permissions"] = cmdIntunePermissions
 	kindCommands["intune-hide-pin"] = cmdIntuneHidePIN
+	kindCommands["intune-offline"] = cmdIntuneOffline
 	kindCommands["intune-pin-escrowed"] = cmdIntunePINEscrowed
 	scriptSecrets = append(scriptSecrets, "intune-test-secret")
 }
@@ -106,9 +108,24 @@ func intuneN(ts *testscript.TestScript, neg bool, args []string, usage string) i
 }
 
 // cmdIntuneDrop makes the stand-in record the next N remoteLocks and then
-// drop the connection without a reply.
+// drop the connection without a reply; "intune-drop N down" also takes
+// Graph down (503 to everything) after the drop, until intune-up.
 func cmdIntuneDrop(ts *testscript.TestScript, neg bool, args []string) {
-	fakeIntune(ts).DropReplies(intuneN(ts, neg, args, "intune-drop N"))
+	down := len(args) == 2 && args[1] == "down"
+	if down {
+		args = args[:1]
+	}
+	s := fakeIntune(ts)
+	s.DropReplies(intuneN(ts, neg, args, "intune-drop N [down]"))
+	s.GoDownAfterDrop(down)
+}
+
+// cmdIntuneUp ends the outage of "intune-drop N down".
+func cmdIntuneUp(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: intune-up")
+	}
+	fakeIntune(ts).Up()
 }
 
 // cmdIntuneThrottle makes the next N Graph requests answer 429, Retry-After: 1.
@@ -157,6 +174,14 @@ func cmdIntuneHidePIN(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: intune-hide-pin")
 	}
 	fakeIntune(ts).HidePIN(true)
+}
+
+// cmdIntuneOffline makes a device stop checking in: its locks stay pending.
+func cmdIntuneOffline(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: intune-offline ID")
+	}
+	fakeIntune(ts).SetOffline(args[0])
 }
 
 // cmdIntunePINEscrowed checks that the escrow FILE holds, for the device,

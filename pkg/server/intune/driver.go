@@ -24,10 +24,13 @@ func init() {
 		NeedsAPIKey: true,
 		// remoteLock takes one managed device per request.
 		Limits: server.Limits{MaxIDs: 1, MaxIDBytes: 1 << 10},
-		// Intune always pushes; it has no command of the admin's own (so no
-		// DeviceInformation preflight) and no "already exists" answer: the
-		// adapter reads the device's action results before any resend.
-		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true, NoInformation: true},
+		// Intune always pushes, and has no command of the admin's own (so no
+		// DeviceInformation preflight). It has no "already exists" answer,
+		// but the adapter reads the device's action results before resending
+		// a command that may have landed (a lost reply, a resumed run) and
+		// reports it queued or unknown rather than lock twice: so --resume
+		// may send the devices an earlier run left unknown.
+		Capabilities: server.Capabilities{Inventory: true, SerialNumbers: true, NoInformation: true, RecognizesResend: true},
 		PlanLock:     PlanLock,
 		Open:         open,
 	})

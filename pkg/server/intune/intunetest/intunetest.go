@@ -75,7 +75,9 @@ type Server struct {
 	read, lock bool // the app's permissions
 	pageSize   int
 	throttle   int // requests still to answer 429
-	drop       int // remoteLock replies still to drop after recording
+	drop       int  // remoteLock replies still to drop after recording
+	downAfter  bool // a dropped reply takes Graph down (503) until Up
+	down       bool
 	hidePIN    bool
 	locks      []Lock
 	requests   []string // method and path of every Graph request
@@ -134,12 +136,37 @@ func (s *Server) DropReplies(n int) {
 	s.drop = n
 }
 
+// GoDownAfterDrop makes a dropped remoteLock reply (DropReplies) take
+// Graph down: every request answers 503 until Up.
+func (s *Server) GoDownAfterDrop(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.downAfter = on
+}
+
+// Up ends an outage GoDownAfterDrop started.
+func (s *Server) Up() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = false
+}
+
 // HidePIN keeps unlockPin out of the action results (as a tenant whose
 // PIN Graph does not expose would).
 func (s *Server) HidePIN(hide bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hidePIN = hide
+}
+
+// SetOffline makes the device with this UDID, serial or managed ID stop
+// checking in: its locks stay pending.
+func (s *Server) SetOffline(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.find(id); d != nil {
+		d.Behavior = simdevice.Offline
+	}
 }
 
 // RevokeTokens makes every token issued so far invalid.
@@ -250,8 +277,11 @@ func (s *Server) graph(privileged bool, next http.HandlerFunc) http.HandlerFunc 
 		if throttled {
 			s.throttle--
 		}
+		down := s.down
 		s.mu.Unlock()
 		switch {
+		case down:
+			graphError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "The service is temporarily unavailable.")
 		case throttled:
 			w.Header().Set("Retry-After", "1")
 			graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
@@ -419,12 +449,13 @@ func (s *Server) remoteLock(w http.ResponseWriter, r *http.Request) {
 	d.actions = slices.DeleteFunc(d.actions, func(a map[string]any) bool { return a["actionName"] == "remoteLock" })
 	d.actions = append(d.actions, result)
 	s.locks = append(s.locks, lock)
-	if d.Behavior != nil && !d.Behavior.Offline() {
-		go s.deliver(d, result, lock.PIN, 0)
+	if b := d.Behavior; b != nil && !b.Offline() {
+		go s.deliver(d, b, result, lock.PIN, 0)
 	}
 	drop := s.drop > 0
 	if drop {
 		s.drop--
+		s.down = s.downAfter
 	}
 	s.mu.Unlock()
 	if drop {
@@ -444,7 +475,7 @@ const checkInDelay = 50 * time.Millisecond
 
 // deliver plays the device: Intune sends DeviceLock (with its own PIN for a
 // Mac), the device answers, and the action state follows.
-func (s *Server) deliver(d *device, result map[string]any, pin string, seen int) {
+func (s *Server) deliver(d *device, b simdevice.Behavior, result map[string]any, pin string, seen int) {
 	time.Sleep(checkInDelay)
 	uuid := "INTUNE-" + randomDigits(12)
 	payload, err := apple.DeviceLock{PIN: pin}.Payload(uuid)
@@ -455,11 +486,11 @@ func (s *Server) deliver(d *device, result map[string]any, pin string, seen int)
 	if err != nil {
 		panic(err)
 	}
-	resp := d.Behavior.Answer(cmd, seen)
+	resp := b.Answer(cmd, seen)
 	state := "done"
 	switch resp.Status {
 	case apple.StatusNotNow:
-		s.deliver(d, result, pin, seen+1)
+		s.deliver(d, b, result, pin, seen+1)
 		return
 	case apple.StatusAcknowledged:
 	default:
