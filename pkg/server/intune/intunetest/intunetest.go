@@ -74,7 +74,7 @@ type Server struct {
 	issued     int
 	read, lock bool // the app's permissions
 	pageSize   int
-	throttle   int // requests still to answer 429
+	throttle   int  // requests still to answer 429
 	drop       int  // remoteLock replies still to drop after recording
 	downAfter  bool // a dropped reply takes Graph down (503) until Up
 	down       bool
