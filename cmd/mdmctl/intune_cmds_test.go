@@ -1,10 +1,18 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -24,6 +32,7 @@ func init() {
 	kindCommands["intune-permissions"] = cmdIntunePermissions
 	kindCommands["intune-hide-pin"] = cmdIntuneHidePIN
 	kindCommands["intune-offline"] = cmdIntuneOffline
+	kindCommands["intune-cert"] = cmdIntuneCert
 	kindCommands["intune-pin-escrowed"] = cmdIntunePINEscrowed
 	scriptSecrets = append(scriptSecrets, "intune-test-secret")
 }
@@ -182,6 +191,29 @@ func cmdIntuneOffline(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: intune-offline ID")
 	}
 	fakeIntune(ts).SetOffline(args[0])
+}
+
+// cmdIntuneCert writes a new RSA key and its self-signed certificate to
+// FILE (PEM, mode 600); "register" also uploads the certificate to the
+// stand-in's app registration.
+func cmdIntuneCert(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 || (len(args) == 2 && args[1] != "register") {
+		ts.Fatalf("usage: intune-cert FILE [register]")
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ts.Check(err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mdmctl"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ts.Check(err)
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o600))
+	if len(args) == 2 {
+		cert, err := x509.ParseCertificate(der)
+		ts.Check(err)
+		fakeIntune(ts).SetCertificate(cert)
+	}
 }
 
 // cmdIntunePINEscrowed checks that the escrow FILE holds, for the device,

@@ -122,7 +122,15 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 	}
 	base := GraphRoot(cfg.BaseURL)
 	tokenURL, scope := TokenEndpoint(base, cfg.Tenant)
-	tokens := oauth.New(oauth.Client{TokenURL: tokenURL, ID: cfg.User, Secret: cfg.APIKey, Scopes: []string{scope}}, cfg.HTTP)
+	var tokens Tokens = oauth.New(oauth.Client{TokenURL: tokenURL, ID: cfg.User, Secret: cfg.APIKey, Scopes: []string{scope}}, cfg.HTTP)
+	if IsCertificate(cfg.APIKey) {
+		// The secret names the app's certificate and private key.
+		key, cert, err := LoadCertificate(cfg.APIKey)
+		if err != nil {
+			return nil, &exitcode.UsageError{Err: fmt.Errorf("the %s kind: %v (the secret is %s/path/to/key-and-cert.pem)", Kind, err, CertificatePrefix)}
+		}
+		tokens = &CertSource{TokenURL: tokenURL, ClientID: cfg.User, Scope: scope, Key: key, Cert: cert, HTTP: cfg.HTTP}
+	}
 	c := &Client{BaseURL: base, Tokens: tokens, HTTP: cfg.HTTP, Retry: cfg.Retry, Concurrency: cfg.Concurrency}
 	answers, closeSession := watch(c, cfg)
 	return &server.Session{

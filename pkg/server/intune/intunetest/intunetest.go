@@ -18,12 +18,21 @@
 // .../managedDevices/{id}/remoteLock (no body, 204; a Mac gets a
 // six-digit unlockPin in its remoteLockActionResult); 429 with Retry-After
 // on demand; replies dropped after the lock took effect on demand.
-// Not modelled: delegated auth, certificate credentials, $top/$orderby,
+// Certificate credentials too (SetCertificate): an RS256 client assertion
+// naming the certificate by x5t, checked for its signature, audience,
+// issuer and lifetime. Not modelled: delegated auth, $top/$orderby,
 // other actions, beta.
 package intunetest
 
 import (
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -69,6 +78,7 @@ type Server struct {
 	Tenant, ClientID, Secret string
 
 	mu         sync.Mutex
+	cert       *x509.Certificate // the app's registered certificate, if any
 	devices    []*device
 	tokens     map[string]bool
 	issued     int
@@ -105,6 +115,14 @@ func Start(tenant, clientID, secret string, devices ...Device) *Server {
 	mux.HandleFunc("POST /v1.0/deviceManagement/managedDevices/{id}/remoteLock", s.graph(true, s.remoteLock))
 	s.Server = httptest.NewServer(mux)
 	return s
+}
+
+// SetCertificate registers a certificate with the app: it may then
+// authenticate with a client assertion signed by the certificate's key.
+func (s *Server) SetCertificate(cert *x509.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cert = cert
 }
 
 // SetPermissions grants or withdraws the app's application permissions.
@@ -244,18 +262,81 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, 400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 	case r.PostForm.Get("client_id") != s.ClientID:
 		tokenError(w, 400, "unauthorized_client", fmt.Sprintf("AADSTS700016: Application with identifier '%s' was not found in the directory.", r.PostForm.Get("client_id")))
+	case r.PostForm.Get("client_assertion_type") != "":
+		if err := s.checkAssertion(r); err != "" {
+			tokenError(w, 401, "invalid_client", err)
+			return
+		}
+		s.issue(w)
+	case r.PostForm.Get("client_secret") == "":
+		tokenError(w, 401, "invalid_client", "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	case r.PostForm.Get("client_secret") != s.Secret:
 		tokenError(w, 401, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
 	case r.PostForm.Get("scope") != "https://graph.microsoft.com/.default":
 		tokenError(w, 400, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
 	default:
-		s.mu.Lock()
-		s.issued++
-		tok := fmt.Sprintf("graph-token-%d-%s", s.issued, randomDigits(8))
-		s.tokens[tok] = true
-		s.mu.Unlock()
-		servertest.WriteJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+		s.issue(w)
 	}
+}
+
+func (s *Server) issue(w http.ResponseWriter) {
+	s.mu.Lock()
+	s.issued++
+	tok := fmt.Sprintf("graph-token-%d-%s", s.issued, randomDigits(8))
+	s.tokens[tok] = true
+	s.mu.Unlock()
+	servertest.WriteJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+}
+
+// checkAssertion verifies a client assertion as Entra ID does: the
+// jwt-bearer type, an RS256 JWT signed by the registered certificate's key
+// and naming it by x5t, for this token URL, issued by and for the client,
+// within its validity. It returns Entra ID's reason for a refusal.
+func (s *Server) checkAssertion(r *http.Request) string {
+	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return "AADSTS50027: JWT token is invalid or malformed (client_assertion_type)."
+	}
+	parts := strings.Split(r.PostForm.Get("client_assertion"), ".")
+	if len(parts) != 3 {
+		return "AADSTS50027: JWT token is invalid or malformed."
+	}
+	var header struct{ Alg, Typ, X5t string }
+	var claims struct {
+		Aud, Iss, Sub, Jti string
+		Nbf, Exp         int64
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &header) != nil || json.Unmarshal(cb, &claims) != nil {
+		return "AADSTS50027: JWT token is invalid or malformed."
+	}
+	s.mu.Lock()
+	cert := s.cert
+	s.mu.Unlock()
+	if cert == nil {
+		return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."
+	}
+	thumb := sha1.Sum(cert.Raw)
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	now := time.Now().Unix()
+	tokenURL := "http://" + r.Host + r.URL.Path
+	switch {
+	case header.Alg != "RS256":
+		return "AADSTS5002730: Invalid JWT token. Unsupported key for the signing algorithm."
+	case header.X5t != base64.RawURLEncoding.EncodeToString(thumb[:]):
+		return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."
+	case !ok || rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil:
+		return "AADSTS7000274: Key was found, but use of the key to verify the signature failed."
+	case claims.Aud != tokenURL:
+		return "AADSTS700212: No matching federated identity record found for presented assertion audience '" + claims.Aud + "'."
+	case claims.Iss != s.ClientID || claims.Sub != s.ClientID || claims.Jti == "":
+		return "AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter."
+	case claims.Exp <= now || claims.Nbf > now+300 || claims.Exp-claims.Nbf > 24*3600:
+		return "AADSTS700024: Client assertion is not within its valid time range."
+	}
+	return ""
 }
 
 // graphError writes Graph's error envelope.
