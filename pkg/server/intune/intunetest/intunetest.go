@@ -303,7 +303,7 @@ func (s *Server) checkAssertion(r *http.Request) string {
 	var header struct{ Alg, Typ, X5t string }
 	var claims struct {
 		Aud, Iss, Sub, Jti string
-		Nbf, Exp         int64
+		Nbf, Exp           int64
 	}
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
