@@ -101,13 +101,26 @@ func (c *Client) url(pathAndQuery string) (*url.URL, error) {
 }
 
 // sameOrigin accepts a link Graph returned (@odata.nextLink) only on the
-// server the token is meant for.
+// server the token is meant for. Behind a proxy, Graph's links name Graph's
+// own host: a link on a known Graph cloud is taken onto the configured
+// server, path prefix included; any other host is refused.
 func (c *Client) sameOrigin(link string) (*url.URL, error) {
 	u, err := url.Parse(link)
-	if err != nil || !strings.EqualFold(server.Origin(u), server.Origin(c.BaseURL)) {
-		return nil, &server.ProtocolError{Server: server.Origin(c.BaseURL), Problem: fmt.Sprintf("Graph's next page link %q is not on this server", server.Excerpt([]byte(link)))}
+	switch {
+	case err != nil:
+	case strings.EqualFold(server.Origin(u), server.Origin(c.BaseURL)):
+		return u, nil
+	case u.Scheme == "https" && clouds[strings.ToLower(u.Host)] != "" && strings.HasPrefix(u.EscapedPath(), "/"+APIVersion+"/"):
+		path := u.EscapedPath()
+		if prefix := strings.TrimRight(c.BaseURL.EscapedPath(), "/"); prefix != "" && strings.HasPrefix(path, prefix+"/") {
+			path = strings.TrimPrefix(path, prefix)
+		}
+		if u.RawQuery != "" {
+			path += "?" + u.RawQuery
+		}
+		return c.url(path)
 	}
-	return u, nil
+	return nil, &server.ProtocolError{Server: server.Origin(c.BaseURL), Problem: fmt.Sprintf("Graph's next page link %q is not on this server", server.Excerpt([]byte(link)))}
 }
 
 // before, when set, runs before an attempt that follows one which may have

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,5 +378,49 @@ func TestWaitMapsActionStates(t *testing.T) {
 	r := waitState(t, c, broken.UDID, req)
 	if r.Status != apple.StatusError || len(r.ErrorChain) != 1 || !strings.Contains(r.ErrorChain[0].LocalizedDescription, "failed") {
 		t.Fatalf("broken Mac: %+v", r)
+	}
+}
+
+// TestNextLinkBehindAProxy: Graph's @odata.nextLink names Graph's own host;
+// behind a proxy it is followed through the proxy, and a link to any other
+// host is refused (the token never leaves the configured server).
+func TestNextLinkBehindAProxy(t *testing.T) {
+	s := start(t, windows, phone, intel, m1, mini)
+	s.SetPageSize(2)
+	target, _ := url.Parse(s.URL)
+	var rewrote atomic.Int32
+	mux := http.NewServeMux()
+	mux.Handle("/", httputil.NewSingleHostReverseProxy(target)) // the token endpoint, at the same origin
+	mux.Handle("/graph/", http.StripPrefix("/graph", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		r.Host = target.Host // Graph names its own host in its links
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(rec, r)
+		body := rec.Body.String()
+		if strings.Contains(body, target.Host) {
+			rewrote.Add(1)
+			body = strings.ReplaceAll(body, "http://"+target.Host, "https://graph.microsoft.com")
+		}
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = io.WriteString(w, body)
+	})))
+	proxy := httptest.NewServer(mux)
+	defer proxy.Close()
+	base, _ := url.Parse(proxy.URL + "/graph")
+	c, _ := client(t, s, secret)
+	c.BaseURL = base
+	tokenURL, scope := intune.TokenEndpoint(base, tenant)
+	c.Tokens = oauth.New(oauth.Client{TokenURL: tokenURL, ID: clientID, Secret: secret, Scopes: []string{scope}}, c.HTTP)
+	got, err := c.Serials(context.Background(), []string{"SBX0000006"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, err := c.Devices(context.Background(), []string{m1.UDID})
+	if err != nil || got["SBX0000006"] != mini.UDID || facts[m1.UDID].Model != "MacBookAir10,1" || rewrote.Load() == 0 {
+		t.Fatalf("serials %v, facts %v, %v, %d links rewritten", got, facts, err, rewrote.Load())
 	}
 }
