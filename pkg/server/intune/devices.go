@@ -57,10 +57,10 @@ func (d *managedDevice) platform() apple.Platform {
 // apple reports whether Intune manages the device as an Apple device.
 func (d *managedDevice) apple() bool { return d.platform() != apple.PlatformUnknown }
 
-// mayBeMac: a lock may make a PIN for it (macOS, or not known to be other).
+// mayBeMac: a lock may make a PIN for it (macOS, or no operating system
+// reported).
 func (d *managedDevice) mayBeMac() bool {
-	p := d.platform()
-	return p == apple.PlatformMacOS || p == apple.PlatformUnknown
+	return d.platform() == apple.PlatformMacOS || strings.TrimSpace(d.OperatingSystem) == ""
 }
 
 // device turns Intune's words into the guard's facts; what does not parse

@@ -15,7 +15,11 @@
 //     take login.microsoftonline.us, 21Vianet's (microsoftgraph.chinacloudapi.cn)
 //     login.chinacloudapi.cn, each with its own Graph host's .default scope.
 //     Any other server URL (a stand-in, a proxy) serves the token endpoint
-//     at its own origin under the same path. Application permissions:
+//     at its own origin under the same path. Certificate credentials (an
+//     RS256 client assertion naming the certificate by its x5t thumbprint,
+//     Microsoft identity platform "certificate credentials") replace the
+//     secret when it reads "certificate:/path/to/key-and-cert.pem" (see
+//     CertSource). Application permissions:
 //     DeviceManagementManagedDevices.Read.All to read devices and their
 //     action results, DeviceManagementManagedDevices.PrivilegedOperations.All
 //     for remoteLock.
@@ -48,7 +52,14 @@
 //     remoteLock result: done is Acknowledged; failed, notSupported and
 //     canceled an Error naming the state; pending and active are no answer yet.
 //   - Errors: {"error": {"code", "message", "innerError": {"request-id", ...}}};
-//     429 with Retry-After when throttled.
+//     429 with Retry-After when throttled (Intune's device service: about
+//     2,000 requests per 20 seconds per app per tenant).
+//
+// Not confirmed at the source: that Intune fills unlockPin in through Graph
+// and how soon; that a remoteLock is in deviceActionResults, pending, by
+// the time Graph answers 204 (the duplicate check relies on it), a later
+// lock replacing it; that $filter on serialNumber is applied; which model
+// Intune reports for each Mac.
 //
 // Retries: Graph has no idempotency key for remoteLock and no "already
 // exists" answer. Before each lock the adapter reads the device's action

@@ -424,3 +424,24 @@ func TestNextLinkBehindAProxy(t *testing.T) {
 		t.Fatalf("serials %v, facts %v, %v, %d links rewritten", got, facts, err, rewrote.Load())
 	}
 }
+
+// TestNotAnAppleDevice: a PC Intune manages is locked without waiting for
+// a PIN, and its facts say nothing to the guard.
+func TestNotAnAppleDevice(t *testing.T) {
+	s := start(t, windows)
+	c, _ := client(t, s, secret)
+	c.PINWait = 5 * time.Second
+	ids, err := c.Serials(context.Background(), []string{"WIN0001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	d := enq(t, c, lock(ids["WIN0001"]))
+	if d.Outcome != server.Queued || d.PIN != "" || d.Error != "" || time.Since(begin) > 2*time.Second {
+		t.Fatalf("%+v after %s", d, time.Since(begin))
+	}
+	facts, _ := c.Devices(context.Background(), []string{ids["WIN0001"]})
+	if f := facts[ids["WIN0001"]]; f.Platform != apple.PlatformUnknown || f.OSVersion != nil || f.Model != "" {
+		t.Fatalf("facts %+v", f)
+	}
+}
