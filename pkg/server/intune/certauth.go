@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -27,11 +26,14 @@ import (
 
 // Certificate credentials: instead of a client secret, the app proves
 // itself with a JWT signed by the private key of a certificate uploaded to
-// its registration (Microsoft identity platform "certificate credentials":
+// its registration (Microsoft identity platform "certificate credentials",
+// learn.microsoft.com/entra/identity-platform/certificate-credentials:
 // client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer,
-// an RS256 JWT whose header carries x5t, the base64url SHA-1 thumbprint of
-// the certificate, and whose claims are aud (the token URL), iss and sub
-// (the client ID), jti, nbf, iat and exp).
+// a JWT whose claims are aud (the token URL), iss and sub (the client ID),
+// jti, nbf, iat and exp, at most 5-10 minutes after nbf). The page now
+// documents alg PS256 with x5t#S256 (the base64url SHA-256 thumbprint of
+// the certificate's DER); its earlier version RS256 with x5t (SHA-1).
+// mdmctl follows the current page.
 
 // CertificatePrefix marks a configured secret that names the app's
 // certificate credentials rather than being a client secret:
@@ -122,7 +124,7 @@ func ParseCertificate(pemData string) (*rsa.PrivateKey, *x509.Certificate, error
 			}
 			rk, ok := k.(*rsa.PrivateKey)
 			if !ok {
-				return nil, nil, errors.New("certificate credentials: the private key is not RSA (Entra ID's client assertions are RS256)")
+				return nil, nil, errors.New("certificate credentials: the private key is not RSA (Entra ID's client assertions are signed PS256)")
 			}
 			key = rk
 		case "ENCRYPTED PRIVATE KEY":
@@ -143,9 +145,9 @@ func ParseCertificate(pemData string) (*rsa.PrivateKey, *x509.Certificate, error
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// Thumbprint is x5t: the base64url SHA-1 of the certificate's DER.
+// Thumbprint is x5t#S256: the base64url SHA-256 of the certificate's DER.
 func Thumbprint(cert *x509.Certificate) string {
-	sum := sha1.Sum(cert.Raw)
+	sum := sha256.Sum256(cert.Raw)
 	return b64(sum[:])
 }
 
@@ -159,14 +161,14 @@ func (s *CertSource) now() time.Time {
 // assertion makes a fresh client assertion.
 func (s *CertSource) assertion() (string, error) {
 	now := s.now()
-	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "x5t": Thumbprint(s.Cert)})
+	header, _ := json.Marshal(map[string]string{"alg": "PS256", "typ": "JWT", "x5t#S256": Thumbprint(s.Cert)})
 	claims, _ := json.Marshal(map[string]any{
 		"aud": s.TokenURL, "iss": s.ClientID, "sub": s.ClientID, "jti": uuid.NewString(),
 		"nbf": now.Unix(), "iat": now.Unix(), "exp": now.Add(assertionLife).Unix(),
 	})
 	signing := b64(header) + "." + b64(claims)
 	digest := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, s.Key, crypto.SHA256, digest[:])
+	sig, err := rsa.SignPSS(rand.Reader, s.Key, crypto.SHA256, digest[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
 	if err != nil {
 		return "", err
 	}

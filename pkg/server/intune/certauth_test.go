@@ -2,14 +2,20 @@ package intune_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -103,5 +109,58 @@ func TestCertificateFileRules(t *testing.T) {
 	mismatch := keyOnly + string(other[strings.Index(string(other), "-----BEGIN CERTIFICATE"):])
 	if _, _, err := intune.ParseCertificate(mismatch); err == nil || !strings.Contains(err.Error(), "does not belong") {
 		t.Fatalf("mismatch: %v", err)
+	}
+}
+
+// TestAssertionShape: the client assertion is what Microsoft's page on
+// certificate credentials documents now: PS256, x5t#S256, aud the token
+// URL, iss and sub the client ID, a jti, a short lifetime.
+func TestAssertionShape(t *testing.T) {
+	cert, path := appCert(t, false, 0o600)
+	key, _, err := intune.LoadCertificate(intune.CertificatePrefix + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var form url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		form = r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3599}`)
+	}))
+	defer srv.Close()
+	src := &intune.CertSource{TokenURL: srv.URL + "/T/oauth2/v2.0/token", ClientID: clientID, Scope: "https://graph.microsoft.com/.default",
+		Key: key, Cert: cert, HTTP: srv.Client()}
+	if tok, err := src.Token(context.Background()); err != nil || tok != "tok" {
+		t.Fatalf("%q %v", tok, err)
+	}
+	if form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || form.Get("client_secret") != "" ||
+		form.Get("client_id") != clientID || form.Get("grant_type") != "client_credentials" {
+		t.Fatalf("form %v", form)
+	}
+	parts := strings.Split(form.Get("client_assertion"), ".")
+	hb, _ := base64.RawURLEncoding.DecodeString(parts[0])
+	cb, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	var h map[string]string
+	var c struct {
+		Aud, Iss, Sub, Jti string
+		Nbf, Exp, Iat      int64
+	}
+	_ = json.Unmarshal(hb, &h)
+	_ = json.Unmarshal(cb, &c)
+	sum := sha256.Sum256(cert.Raw)
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if h["alg"] != "PS256" || h["typ"] != "JWT" || h["x5t#S256"] != base64.RawURLEncoding.EncodeToString(sum[:]) ||
+		rsa.VerifyPSS(&key.PublicKey, crypto.SHA256, digest[:], sig, nil) != nil {
+		t.Fatalf("header %v", h)
+	}
+	if c.Aud != src.TokenURL || c.Iss != clientID || c.Sub != clientID || c.Jti == "" || c.Exp-c.Nbf > 600 || c.Exp <= time.Now().Unix() {
+		t.Fatalf("claims %+v", c)
+	}
+	// Cached for its lifetime.
+	form = nil
+	if tok, _ := src.Token(context.Background()); tok != "tok" || form != nil {
+		t.Fatal("token not cached")
 	}
 }

@@ -18,8 +18,8 @@
 // .../managedDevices/{id}/remoteLock (no body, 204; a Mac gets a
 // six-digit unlockPin in its remoteLockActionResult); 429 with Retry-After
 // on demand; replies dropped after the lock took effect on demand.
-// Certificate credentials too (SetCertificate): an RS256 client assertion
-// naming the certificate by x5t, checked for its signature, audience,
+// Certificate credentials too (SetCertificate): a PS256 client assertion
+// naming the certificate by x5t#S256 (or the older RS256 with x5t), checked for its signature, audience,
 // issuer and lifetime. Not modelled: delegated auth, $top/$orderby,
 // other actions, beta.
 package intunetest
@@ -289,8 +289,9 @@ func (s *Server) issue(w http.ResponseWriter) {
 }
 
 // checkAssertion verifies a client assertion as Entra ID does: the
-// jwt-bearer type, an RS256 JWT signed by the registered certificate's key
-// and naming it by x5t, for this token URL, issued by and for the client,
+// jwt-bearer type, a JWT signed by the registered certificate's key (PS256
+// naming it by x5t#S256, as documented now, or RS256 by x5t, as before),
+// for this token URL, issued by and for the client,
 // within its validity. It returns Entra ID's reason for a refusal.
 func (s *Server) checkAssertion(r *http.Request) string {
 	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
@@ -300,7 +301,10 @@ func (s *Server) checkAssertion(r *http.Request) string {
 	if len(parts) != 3 {
 		return "AADSTS50027: JWT token is invalid or malformed."
 	}
-	var header struct{ Alg, Typ, X5t string }
+	var header struct {
+		Alg, Typ, X5t string
+		X5tS256       string `json:"x5t#S256"`
+	}
 	var claims struct {
 		Aud, Iss, Sub, Jti string
 		Nbf, Exp           int64
@@ -317,17 +321,28 @@ func (s *Server) checkAssertion(r *http.Request) string {
 	if cert == nil {
 		return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."
 	}
-	thumb := sha1.Sum(cert.Raw)
+	thumb1, thumb256 := sha1.Sum(cert.Raw), sha256.Sum256(cert.Raw)
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	verified := false
+	if ok {
+		switch header.Alg {
+		case "PS256":
+			verified = rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, nil) == nil
+		case "RS256":
+			verified = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil
+		}
+	}
+	named := header.X5tS256 == base64.RawURLEncoding.EncodeToString(thumb256[:]) ||
+		(header.X5tS256 == "" && header.X5t == base64.RawURLEncoding.EncodeToString(thumb1[:]))
 	now := time.Now().Unix()
 	tokenURL := "http://" + r.Host + r.URL.Path
 	switch {
-	case header.Alg != "RS256":
+	case header.Alg != "PS256" && header.Alg != "RS256":
 		return "AADSTS5002730: Invalid JWT token. Unsupported key for the signing algorithm."
-	case header.X5t != base64.RawURLEncoding.EncodeToString(thumb[:]):
+	case !named:
 		return "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."
-	case !ok || rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) != nil:
+	case !verified:
 		return "AADSTS7000274: Key was found, but use of the key to verify the signature failed."
 	case claims.Aud != tokenURL:
 		return "AADSTS700212: No matching federated identity record found for presented assertion audience '" + claims.Aud + "'."
