@@ -15,9 +15,9 @@
 //     take login.microsoftonline.us, 21Vianet's (microsoftgraph.chinacloudapi.cn)
 //     login.chinacloudapi.cn, each with its own Graph host's .default scope.
 //     Any other server URL (a stand-in, a proxy) serves the token endpoint
-//     at its own origin under the same path. Certificate credentials (an
-//     RS256 client assertion naming the certificate by its x5t thumbprint,
-//     Microsoft identity platform "certificate credentials") replace the
+//     at its own origin under the same path. Certificate credentials (a
+//     PS256 client assertion naming the certificate by its x5t#S256
+//     thumbprint, Microsoft identity platform "certificate credentials") replace the
 //     secret when it reads "certificate:/path/to/key-and-cert.pem" (see
 //     CertSource). Application permissions:
 //     DeviceManagementManagedDevices.Read.All to read devices and their
