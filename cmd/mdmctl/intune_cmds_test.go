@@ -34,7 +34,8 @@ func init() {
 	kindCommands["intune-offline"] = cmdIntuneOffline
 	kindCommands["intune-cert"] = cmdIntuneCert
 	kindCommands["intune-pin-escrowed"] = cmdIntunePINEscrowed
-	scriptSecrets = append(scriptSecrets, "intune-test-secret")
+	// The secret, any access token the stand-in issues, any private key.
+	scriptSecrets = append(scriptSecrets, "intune-test-secret", "graph-token-", "PRIVATE KEY-----")
 }
 
 var fakeIntunes sync.Map // workdir -> *intunetest.Server
