@@ -19,8 +19,11 @@ const (
 )
 
 // ErrorDomain names Intune in the ErrorChain of an answer mdmctl makes from
-// an action state.
-const ErrorDomain = "Intune remoteLock"
+// an action state; the ErrorCode is the state's value in Graph's actionState
+// enumeration (canceled 2, failed 5, notSupported 6).
+const ErrorDomain = "Intune actionState"
+
+var stateCodes = map[string]int{stateCanceled: 2, stateFailed: 5, stateNotSupported: 6}
 
 // Answer maps a remoteLock's actionState to the device's answer under
 // mdmctl's CommandUUID; final is false while Intune waits for the device.
@@ -31,7 +34,7 @@ func Answer(uuid, id string, r *actionResult) (resp apple.Response, final bool) 
 		resp.Status = apple.StatusAcknowledged
 	case stateFailed, stateNotSupported, stateCanceled:
 		resp.Status = apple.StatusError
-		resp.ErrorChain = []apple.ErrorChainItem{{ErrorDomain: ErrorDomain,
+		resp.ErrorChain = []apple.ErrorChainItem{{ErrorDomain: ErrorDomain, ErrorCode: stateCodes[r.ActionState],
 			LocalizedDescription: "Intune reports the remoteLock action " + r.ActionState + " (last updated " + r.LastUpdatedDateTime + ")"}}
 	default: // pending, active, none
 		return resp, false
