@@ -25,9 +25,9 @@ const ErrorDomain = "Intune actionState"
 
 var stateCodes = map[string]int{stateCanceled: 2, stateFailed: 5, stateNotSupported: 6}
 
-// Answer maps a remoteLock's actionState to the device's answer under
+// answer maps a remoteLock's actionState to the device's answer under
 // mdmctl's CommandUUID; final is false while Intune waits for the device.
-func Answer(uuid, id string, r *actionResult) (resp apple.Response, final bool) {
+func answer(uuid, id string, r *actionResult) (resp apple.Response, final bool) {
 	resp = apple.Response{CommandUUID: uuid, UDID: id}
 	switch r.ActionState {
 	case stateDone:
@@ -117,7 +117,7 @@ func (c *Client) pollRound(ctx context.Context, col *webhook.Collector, onError 
 				if !a.sent.owns(rd.last) {
 					continue
 				}
-				if resp, final := Answer(a.uuid, a.id, rd.last); final {
+				if resp, final := answer(a.uuid, a.id, rd.last); final {
 					col.DeliverFor(a.id, resp)
 				}
 			}
