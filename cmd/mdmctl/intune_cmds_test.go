@@ -33,6 +33,7 @@ func init() {
 	kindCommands["intune-hide-pin"] = cmdIntuneHidePIN
 	kindCommands["intune-offline"] = cmdIntuneOffline
 	kindCommands["intune-cert"] = cmdIntuneCert
+	kindCommands["intune-pin-is"] = cmdIntunePINIs
 	kindCommands["intune-pin-escrowed"] = cmdIntunePINEscrowed
 	// The secret, any access token the stand-in issues, any private key.
 	scriptSecrets = append(scriptSecrets, "intune-test-secret", "graph-token-", "PRIVATE KEY-----")
@@ -214,6 +215,21 @@ func cmdIntuneCert(ts *testscript.TestScript, neg bool, args []string) {
 		cert, err := x509.ParseCertificate(der)
 		ts.Check(err)
 		fakeIntune(ts).SetCertificate(cert)
+	}
+}
+
+// cmdIntunePINIs checks that FILE holds (one line) the PIN Intune made with
+// its latest remoteLock of the device.
+func cmdIntunePINIs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: intune-pin-is FILE UDID")
+	}
+	locks := fakeIntune(ts).Locks(args[1])
+	if len(locks) == 0 || locks[len(locks)-1].PIN == "" {
+		ts.Fatalf("Intune made no PIN for %s", args[1])
+	}
+	if got := strings.TrimSpace(ts.ReadFile(args[0])); got != locks[len(locks)-1].PIN {
+		ts.Fatalf("%s holds %q, not the PIN Intune made", args[0], got)
 	}
 }
 
