@@ -445,3 +445,57 @@ func TestNotAnAppleDevice(t *testing.T) {
 		t.Fatalf("facts %+v", f)
 	}
 }
+
+// TestGatewayErrorAfterTheLock: a gateway answers 502 (not Graph's JSON)
+// after Intune took the lock: before resending, the action results show
+// the lock, so it is queued and sent once.
+func TestGatewayErrorAfterTheLock(t *testing.T) {
+	s := start(t, mini)
+	target, _ := url.Parse(s.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/remoteLock") {
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = io.WriteString(w, "<html>502 Bad Gateway</html>")
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer gw.Close()
+	c, _ := client(t, s, secret)
+	c.BaseURL, _ = url.Parse(gw.URL)
+	tokenURL, scope := intune.TokenEndpoint(c.BaseURL, tenant)
+	c.Tokens = oauth.New(oauth.Client{TokenURL: tokenURL, ID: clientID, Secret: secret, Scopes: []string{scope}}, c.HTTP)
+	d := enq(t, c, lock(mini.UDID))
+	if d.Outcome != server.Queued || len(s.Locks(mini.UDID)) != 1 || d.PIN != s.Locks(mini.UDID)[0].PIN {
+		t.Fatalf("%+v; %d locks", d, len(s.Locks(mini.UDID)))
+	}
+}
+
+// TestNotGraphJSON: a 200 that is not Graph's JSON is a protocol error,
+// never taken for an empty inventory.
+func TestNotGraphJSON(t *testing.T) {
+	s := start(t, mini)
+	target, _ := url.Parse(s.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1.0/") {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, "<html>sign in</html>")
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer bad.Close()
+	c, _ := client(t, s, secret)
+	c.BaseURL, _ = url.Parse(bad.URL)
+	tokenURL, scope := intune.TokenEndpoint(c.BaseURL, tenant)
+	c.Tokens = oauth.New(oauth.Client{TokenURL: tokenURL, ID: clientID, Secret: secret, Scopes: []string{scope}}, c.HTTP)
+	_, err := c.Serials(context.Background(), []string{"SBX0000006"})
+	var pe *server.ProtocolError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err %v, want a protocol error", err)
+	}
+}
