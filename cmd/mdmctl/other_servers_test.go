@@ -56,10 +56,10 @@ func cmdMicroMDMReceived(ts *testscript.TestScript, neg bool, args []string) {
 
 var fakeFleets sync.Map // workdir -> *fleetdmtest.Server
 
-// The PINs the Fleet stand-in makes (7 and its host ID) are secrets too.
+// The PINs the Fleet stand-in makes (38 and its host ID) are secrets too.
 func init() {
 	for id := 1; id <= 40; id++ {
-		scriptSecrets = append(scriptSecrets, fmt.Sprintf("7%05d", id))
+		scriptSecrets = append(scriptSecrets, fmt.Sprintf("38%04d", id))
 	}
 }
 

@@ -58,6 +58,10 @@ func (r *runner) startJournal(settings config.Settings, cmds []dispatch.Command,
 		Lock: journal.Lock{Message: opts.Message, Phone: opts.Phone, NetworkTether: opts.NetworkTether}, NoPush: opts.NoPush, PINSalt: salt}
 	if opts.PINGenerate {
 		h.Lock.PIN = journal.PINGenerated
+	}
+	if r.escrows() {
+		// A resume escrows there too: the PINs it resends, and those the
+		// server makes.
 		if h.PINEscrow, err = filepath.Abs(opts.PINEscrow); err != nil {
 			return err
 		}

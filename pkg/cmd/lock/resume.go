@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/config"
 	"github.com/mdmctl/mdmctl/pkg/connect"
 	"github.com/mdmctl/mdmctl/pkg/dispatch"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
@@ -14,6 +15,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/journal"
 	"github.com/mdmctl/mdmctl/pkg/output"
 	"github.com/mdmctl/mdmctl/pkg/report"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // runResume continues the run journaled in opts.Resume: it sends again, with
@@ -61,8 +63,12 @@ func runResume(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	// Known once rebuild has found whether the run generated PINs.
-	if r.recipients, err = opts.escrowRecipients(settings, opts.PINGenerate); err != nil {
+	if err := r.planResumed(settings, st, plan); err != nil {
+		return err
+	}
+	// Known once rebuild has found whether the run generated PINs, and the
+	// kind whether it makes some.
+	if r.recipients, err = opts.escrowRecipients(settings, r.escrows()); err != nil {
 		return err
 	}
 	if plan.devices+len(plan.earlier) > 1 {
@@ -100,7 +106,30 @@ func runResume(ctx context.Context, opts *Options) error {
 	}
 	feed := connect.NewAnswerFeed(conn, settings)
 	defer feed.Close(ctx)
+	r.showWarnings()
 	return r.send(ctx, conn, feed, plan.cmds, nil, plan.devices)
+}
+
+// planResumed asks the kind again how it carries the resent locks: a PIN
+// it makes goes to the run's escrow, as in the first run.
+func (r *runner) planResumed(settings config.Settings, st *journal.State, plan *resumePlan) error {
+	d, _ := server.Lookup(settings.Kind)
+	var targets []*dispatch.Target
+	for _, c := range plan.cmds {
+		targets = append(targets, c.Targets...)
+	}
+	if r.opts.PINEscrow == "" && !r.opts.PINGenerate {
+		r.opts.PINEscrow = st.Header.PINEscrow
+	}
+	if err := r.planLocks(d, targets); err != nil {
+		return err
+	}
+	if r.opts.PINEscrow == "" {
+		// The first run kept no PIN (none of its devices was a Mac whose
+		// PIN the server makes): nor does its resume ask for an escrow.
+		return nil
+	}
+	return r.settlePlans(d, targets)
 }
 
 func orNone(s string) string {

@@ -439,7 +439,7 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// Fleet makes a six-digit PIN; the stand-in's is the host's ID,
 		// so scripts know it and can tell it never leaks.
-		st.pin = fmt.Sprintf("7%05d", id)
+		st.pin = fmt.Sprintf("38%04d", id)
 		cmdUUID := fmt.Sprintf("F1EE7000-0000-4000-8000-%012d", len(s.commands)+1)
 		raw, err := apple.DeviceLock{PIN: st.pin}.Payload(cmdUUID)
 		if err != nil {
