@@ -1,0 +1,244 @@
+package jamf
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/mdmctl/mdmctl/pkg/apple"
+)
+
+// record is what Jamf's inventory says of one device.
+type record struct {
+	mobile       bool // a mobile device, else a computer
+	jamfID       string
+	udid         string
+	serial       string
+	managementID string
+	// managed is false when Jamf says the device is not managed (no MDM
+	// command can reach it); nil when it does not say.
+	managed *bool
+	device  apple.Device
+}
+
+func (r *record) unmanaged() bool { return r.managed != nil && !*r.managed }
+
+// computer is the part of a computers-inventory record mdmctl reads.
+type computer struct {
+	ID      flexString `json:"id"`
+	UDID    string     `json:"udid"`
+	General *struct {
+		ManagementID     string `json:"managementId"`
+		RemoteManagement *struct {
+			Managed *bool `json:"managed"`
+		} `json:"remoteManagement"`
+	} `json:"general"`
+	Hardware *struct {
+		SerialNumber    string `json:"serialNumber"`
+		ModelIdentifier string `json:"modelIdentifier"`
+		AppleSilicon    *bool  `json:"appleSilicon"`
+	} `json:"hardware"`
+	OperatingSystem *struct {
+		Version string `json:"version"`
+	} `json:"operatingSystem"`
+}
+
+func (c computer) record() *record {
+	r := &record{jamfID: string(c.ID), udid: c.UDID, device: apple.Device{Platform: apple.PlatformMacOS}}
+	if g := c.General; g != nil {
+		r.managementID = g.ManagementID
+		if g.RemoteManagement != nil {
+			r.managed = g.RemoteManagement.Managed
+		}
+	}
+	if h := c.Hardware; h != nil {
+		r.serial = h.SerialNumber
+		if apple.ValidateModel(h.ModelIdentifier) == nil {
+			r.device.Model = h.ModelIdentifier
+		}
+	}
+	if os := c.OperatingSystem; os != nil {
+		if v, err := apple.ParseVersion(os.Version); err == nil {
+			r.device.OSVersion = v
+		}
+	}
+	return r
+}
+
+// mobileDevice is the part of a mobile-devices/detail record mdmctl reads.
+type mobileDevice struct {
+	ID         flexString `json:"mobileDeviceId"`
+	DeviceType string     `json:"deviceType"`
+	General    *struct {
+		UDID         string `json:"udid"`
+		OSVersion    string `json:"osVersion"`
+		ManagementID string `json:"managementId"`
+		Managed      *bool  `json:"managed"`
+	} `json:"general"`
+	Hardware *struct {
+		SerialNumber    string `json:"serialNumber"`
+		ModelIdentifier string `json:"modelIdentifier"`
+	} `json:"hardware"`
+}
+
+func (m mobileDevice) record() *record {
+	r := &record{mobile: true, jamfID: string(m.ID)}
+	if g := m.General; g != nil {
+		r.udid, r.managementID, r.managed = g.UDID, g.ManagementID, g.Managed
+		if v, err := apple.ParseVersion(g.OSVersion); err == nil {
+			r.device.OSVersion = v
+		}
+	}
+	model := ""
+	if h := m.Hardware; h != nil {
+		r.serial, model = h.SerialNumber, h.ModelIdentifier
+	}
+	switch {
+	case strings.HasPrefix(model, "iPad"):
+		r.device.Platform = apple.PlatformIPadOS
+	case strings.HasPrefix(model, "iPhone"), strings.HasPrefix(model, "iPod"):
+		r.device.Platform = apple.PlatformIOS
+	case strings.EqualFold(m.DeviceType, "iOS") && model == "":
+		r.device.Platform = apple.PlatformIOS
+	default:
+		// An Apple TV, or a model Jamf does not name: the guard's rules
+		// for iPhone and iPad do not apply to it.
+		r.device = apple.Device{}
+		return r
+	}
+	if apple.ValidateModel(model) == nil {
+		r.device.Model = model
+	}
+	return r
+}
+
+// Bounds of one inventory page: records carry sections mdmctl does not ask
+// for on some versions, so the bound is generous.
+const inventoryLimit = 16 << 20
+
+var (
+	computerSections = []string{"GENERAL", "HARDWARE", "OPERATING_SYSTEM"}
+	mobileSections   = []string{"GENERAL", "HARDWARE"}
+)
+
+// lookup finds devices by UDID (bySerial false) or serial number in the
+// computers' inventory, then the rest among mobile devices, a batch of
+// values per request. The map is by upper-cased value; err is the first
+// failed request (what it left unread is absent).
+func (c *Client) lookup(ctx context.Context, values []string, bySerial bool) (map[string]*record, error) {
+	found := map[string]*record{}
+	key := func(r *record) string {
+		if bySerial {
+			return strings.ToUpper(r.serial)
+		}
+		return strings.ToUpper(r.udid)
+	}
+	want := map[string]bool{}
+	for _, v := range values {
+		want[strings.ToUpper(v)] = true
+	}
+	keep := func(r *record) {
+		// Jamf's == may match more loosely (a wildcard): keep exact matches.
+		if k := key(r); want[k] && found[k] == nil {
+			found[k] = r
+		}
+	}
+	field := "udid"
+	if bySerial {
+		field = "hardware.serialNumber"
+	}
+	for _, batch := range batches(field, values) {
+		q := url.Values{"section": computerSections, "filter": {anyOf(field, batch)}}
+		got, err := list[computer](ctx, c, ComputersPath, q, inventoryLimit, privReadMacs, "computer inventory records")
+		for _, x := range got {
+			keep(x.record())
+		}
+		if err != nil {
+			return found, err
+		}
+	}
+	var rest []string
+	for _, v := range values {
+		if found[strings.ToUpper(v)] == nil {
+			rest = append(rest, v)
+		}
+	}
+	if bySerial {
+		field = "serialNumber"
+	}
+	for _, batch := range batches(field, rest) {
+		q := url.Values{"section": mobileSections, "filter": {anyOf(field, batch)}}
+		got, err := list[mobileDevice](ctx, c, MobilePath, q, inventoryLimit, privReadMobile, "mobile device records")
+		for _, x := range got {
+			keep(x.record())
+		}
+		if err != nil {
+			return found, err
+		}
+	}
+	c.remember(found)
+	return found, nil
+}
+
+func (c *Client) remember(found map[string]*record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.known == nil {
+		c.known = map[string]*record{}
+	}
+	for _, r := range found {
+		if r.udid != "" {
+			c.known[strings.ToUpper(r.udid)] = r
+		}
+	}
+}
+
+// resolve returns the records of udids, from what this session already
+// read where it can, asking Jamf for the rest.
+func (c *Client) resolve(ctx context.Context, udids []string) (map[string]*record, error) {
+	out := map[string]*record{}
+	var ask []string
+	c.mu.Lock()
+	for _, id := range udids {
+		if r := c.known[strings.ToUpper(id)]; r != nil {
+			out[strings.ToUpper(id)] = r
+		} else {
+			ask = append(ask, id)
+		}
+	}
+	c.mu.Unlock()
+	if len(ask) == 0 {
+		return out, nil
+	}
+	found, err := c.lookup(ctx, ask, false)
+	for k, r := range found {
+		out[k] = r
+	}
+	return out, err
+}
+
+// Devices looks udids up for the guard: the map holds the devices Jamf
+// knows, by the UDID as given; err is the first failed request.
+func (c *Client) Devices(ctx context.Context, udids []string) (map[string]apple.Device, error) {
+	found, err := c.resolve(ctx, udids)
+	out := make(map[string]apple.Device, len(found))
+	for _, id := range udids {
+		if r := found[strings.ToUpper(id)]; r != nil {
+			out[id] = r.device
+		}
+	}
+	return out, err
+}
+
+// Serials finds devices by serial number: the map gives each serial Jamf
+// knows (as given) its device's UDID.
+func (c *Client) Serials(ctx context.Context, serials []string) (map[string]string, error) {
+	found, err := c.lookup(ctx, serials, true)
+	out := make(map[string]string, len(found))
+	for _, s := range serials {
+		if r := found[strings.ToUpper(s)]; r != nil && r.udid != "" {
+			out[s] = r.udid
+		}
+	}
+	return out, err
+}
