@@ -4,6 +4,7 @@ package drivers
 
 import (
 	_ "github.com/mdmctl/mdmctl/pkg/server/fleetdm"
+	_ "github.com/mdmctl/mdmctl/pkg/server/jamf"
 	_ "github.com/mdmctl/mdmctl/pkg/server/micromdm"
 	_ "github.com/mdmctl/mdmctl/pkg/server/nanomdm"
 	_ "github.com/mdmctl/mdmctl/pkg/server/raw"
