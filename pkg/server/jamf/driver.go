@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
@@ -46,7 +47,8 @@ func planLock(lock apple.DeviceLock) (server.LockPlan, error) {
 
 func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 	if cfg.User == "" {
-		return nil, errors.New("the jamf kind needs the API client's ID: set MDMCTL_API_USER (or api-user in the context), with its client secret as the API key")
+		// A setting missing, as a missing API key is: a usage error.
+		return nil, exitcode.Usagef("the jamf kind needs the API client's ID: set MDMCTL_API_USER, --api-user or api-user in the context, with the client secret as the API key")
 	}
 	jc := New(cfg.BaseURL, cfg.User, cfg.APIKey, cfg.HTTP, cfg.Retry)
 	answers, closeSession := watch(jc, cfg)
