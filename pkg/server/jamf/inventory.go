@@ -2,10 +2,13 @@ package jamf
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
+	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
 // record is what Jamf's inventory says of one device.
@@ -70,12 +73,17 @@ type mobileDevice struct {
 	ID         flexString `json:"mobileDeviceId"`
 	DeviceType string     `json:"deviceType"`
 	General    *struct {
-		UDID         string `json:"udid"`
-		OSVersion    string `json:"osVersion"`
+		UDID      string `json:"udid"`
+		OSVersion string `json:"osVersion"`
+		// ManagementID is in the detail's general section on some
+		// versions only (not in 11.6's schema): else managementIDs asks.
 		ManagementID string `json:"managementId"`
 		Managed      *bool  `json:"managed"`
 	} `json:"general"`
-	Hardware *struct {
+	// ManagementID at the top, as GET /api/v2/mobile-devices/{id}/detail
+	// answers it.
+	ManagementID string `json:"managementId"`
+	Hardware     *struct {
 		SerialNumber    string `json:"serialNumber"`
 		ModelIdentifier string `json:"modelIdentifier"`
 	} `json:"hardware"`
@@ -83,8 +91,12 @@ type mobileDevice struct {
 
 func (m mobileDevice) record() *record {
 	r := &record{mobile: true, jamfID: string(m.ID)}
+	r.managementID = m.ManagementID
 	if g := m.General; g != nil {
-		r.udid, r.managementID, r.managed = g.UDID, g.ManagementID, g.Managed
+		r.udid, r.managed = g.UDID, g.Managed
+		if g.ManagementID != "" {
+			r.managementID = g.ManagementID
+		}
 		if v, err := apple.ParseVersion(g.OSVersion); err == nil {
 			r.device.OSVersion = v
 		}
@@ -147,11 +159,19 @@ func (c *Client) lookup(ctx context.Context, values []string, bySerial bool) (ma
 	if bySerial {
 		field = "hardware.serialNumber"
 	}
+	// A role that may read only one of the two lists (an iPad-only fleet
+	// without Read Computers) still finds what the other holds: a refusal
+	// stands only for the values neither list gave.
+	var denied error
 	for _, batch := range batches(field, values) {
 		q := url.Values{"section": computerSections, "filter": {anyOf(field, batch)}}
 		got, err := list[computer](ctx, c, ComputersPath, q, inventoryLimit, privReadMacs, "computer inventory records")
 		for _, x := range got {
 			keep(x.record())
+		}
+		if errors.Is(err, server.ErrUnauthorized) {
+			denied = err
+			break
 		}
 		if err != nil {
 			return found, err
@@ -172,12 +192,68 @@ func (c *Client) lookup(ctx context.Context, values []string, bySerial bool) (ma
 		for _, x := range got {
 			keep(x.record())
 		}
+		if errors.Is(err, server.ErrUnauthorized) && denied == nil {
+			denied = err
+			break
+		}
 		if err != nil {
 			return found, err
 		}
 	}
+	if err := c.managementIDs(ctx, found); err != nil {
+		return found, err
+	}
 	c.remember(found)
+	if denied != nil && len(found) < len(want) {
+		return found, denied
+	}
 	return found, nil
+}
+
+// mobileWorkers bounds the mobile device requests in flight.
+const mobileWorkers = 8
+
+// managementIDs fills in the management IDs of mobile devices whose detail
+// record left it out (the detail's general section carries none on some
+// versions): GET /api/v2/mobile-devices/{id} has it, one device per
+// request, several at once.
+func (c *Client) managementIDs(ctx context.Context, found map[string]*record) error {
+	var missing []*record
+	for _, r := range found {
+		if r.mobile && r.managementID == "" && r.jamfID != "" && !r.unmanaged() {
+			missing = append(missing, r)
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan *record)
+	)
+	for range min(mobileWorkers, len(missing)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range next {
+				var v struct {
+					ManagementID string `json:"managementId"`
+				}
+				err := c.get(ctx, MobileDevicePath+url.PathEscape(r.jamfID), 1<<20, &v, privReadMobile, "mobile device record")
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				r.managementID = v.ManagementID
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, r := range missing {
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 func (c *Client) remember(found map[string]*record) {

@@ -75,7 +75,10 @@ const (
 	TokenPath     = "/api/oauth/token"
 	ComputersPath = "/api/v1/computers-inventory"
 	MobilePath    = "/api/v2/mobile-devices/detail"
-	CommandsPath  = "/api/v2/mdm/commands"
+	// MobileDevicePath + a mobile device's Jamf ID: its record, with its
+	// management ID.
+	MobileDevicePath = "/api/v2/mobile-devices/"
+	CommandsPath     = "/api/v2/mdm/commands"
 )
 
 // Privileges the API client's role needs, in Jamf's words.

@@ -246,6 +246,29 @@ func TestForbiddenNamesPrivilege(t *testing.T) {
 	if !errors.Is(err, server.ErrUnauthorized) || !strings.Contains(err.Error(), "Read Computers") {
 		t.Fatalf("inventory err = %v", err)
 	}
+	// A role that reads only mobile devices still finds them.
+	facts, err := c.Devices(context.Background(), []string{"IPAD"})
+	if err != nil || facts["IPAD"].Platform != apple.PlatformIPadOS {
+		t.Fatalf("iPad without Read Computers: %v, %v", facts, err)
+	}
+}
+
+// TestReferenceWithoutStatusPrivilege: when Jamf cannot be asked which
+// device each new command is for, the answer's order is the request's.
+func TestReferenceWithoutStatusPrivilege(t *testing.T) {
+	fake := start(t)
+	fake.Deny(jamftest.PrivViewMDM)
+	c := client(t, fake, secret, nil)
+	res, err := c.Enqueue(context.Background(), lockRequest("INTEL", "IPHONE", "PIN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Devices {
+		cmds := fake.Commands(d.ID)
+		if d.Outcome != server.Queued || len(cmds) != 1 || d.Reference != cmds[0].UUID {
+			t.Fatalf("%s: %+v, commands %+v", d.ID, d, cmds)
+		}
+	}
 }
 
 // TestRateLimitHonoured: 429s are waited out for their Retry-After, then

@@ -8,7 +8,9 @@
 // invalid_client; tokens that expire, or are revoked on demand, answer 401
 // on the API); GET /api/v1/computers-inventory and GET
 // /api/v2/mobile-devices/detail (sections, RSQL filters of == terms joined
-// by ";" and ",", pages from 0 with page-size, {"totalCount", "results"});
+// by ";" and ",", pages from 0 with page-size, {"totalCount", "results"};
+// as in 11.6's schema, a mobile device's detail carries no management ID,
+// GET /api/v2/mobile-devices/{id} does);
 // POST /api/v2/mdm/commands (DEVICE_LOCK only, a six-digit pin, a
 // management ID Jamf does not know refuses the whole request with 400, a
 // command per device answered [{"id", "href"}] with 201); GET
@@ -114,6 +116,7 @@ func Start(clientID, secret string, devices ...Device) *Server {
 	mux.HandleFunc("POST /api/oauth/token", s.token)
 	mux.HandleFunc("GET /api/v1/computers-inventory", s.api(s.computers))
 	mux.HandleFunc("GET /api/v2/mobile-devices/detail", s.api(s.mobiles))
+	mux.HandleFunc("GET /api/v2/mobile-devices/{id}", s.api(s.mobile))
 	mux.HandleFunc("POST /api/v2/mdm/commands", s.api(s.post))
 	mux.HandleFunc("GET /api/v2/mdm/commands", s.api(s.list))
 	s.Server = httptest.NewServer(mux)
@@ -465,12 +468,10 @@ func (s *Server) mobiles(w http.ResponseWriter, r *http.Request) {
 	for _, d := range devs {
 		rec := map[string]any{"mobileDeviceId": strconv.Itoa(d.id), "deviceType": "iOS", "general": nil, "hardware": nil}
 		if sec["GENERAL"] {
-			var mid any
-			if d.managementID != "" {
-				mid = d.managementID
-			}
+			// 11.6's MobileDeviceGeneral has no managementId: the
+			// device's own record has it.
 			rec["general"] = map[string]any{"udid": d.UDID, "displayName": "device-" + d.Serial, "osVersion": d.OSVersion,
-				"managed": !d.Unmanaged, "supervised": true, "managementId": mid}
+				"managed": !d.Unmanaged, "supervised": true}
 		}
 		if sec["HARDWARE"] {
 			rec["hardware"] = map[string]any{"serialNumber": d.Serial, "modelIdentifier": d.Model}
@@ -478,6 +479,34 @@ func (s *Server) mobiles(w http.ResponseWriter, r *http.Request) {
 		items = append(items, rec)
 	}
 	paged(w, r, items)
+}
+
+// mobile answers GET /api/v2/mobile-devices/{id}: the device's record,
+// with its management ID.
+func (s *Server) mobile(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(w, PrivReadMobile, "Read Mobile Devices") {
+		return
+	}
+	s.mu.Lock()
+	var found *Device
+	for _, d := range s.devices {
+		if d.Mobile && strconv.Itoa(d.id) == r.PathValue("id") {
+			found = d
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		writeError(w, http.StatusNotFound, "INVALID_ID", "id", "Mobile device not found")
+		return
+	}
+	var mid any
+	if found.managementID != "" {
+		mid = found.managementID
+	}
+	servertest.WriteJSON(w, http.StatusOK, map[string]any{
+		"id": strconv.Itoa(found.id), "name": "device-" + found.Serial, "serialNumber": found.Serial, "udid": found.UDID,
+		"model": found.Model, "modelIdentifier": found.Model, "type": "ios", "managementId": mid,
+	})
 }
 
 var pinRE = regexp.MustCompile(`^[0-9]{6}$`)
