@@ -134,6 +134,8 @@ func response(st, commandUUID, udid string) (apple.Response, bool) {
 // once each time Jamf reports it anew. Polling errors go to onError.
 func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func(error)) {
 	seen := map[string]string{} // Jamf uuid -> state last delivered
+	// tried: locks of an earlier session whose Jamf command was looked for.
+	tried := map[[2]string]bool{}
 	wait := firstPoll
 	for {
 		select {
@@ -142,17 +144,32 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, maxPoll)
-		var uuids []string
+		var (
+			uuids  []string
+			former []webhook.Result
+		)
 		c.mu.Lock()
 		for _, r := range col.Results() {
 			if r.Answered() || r.Forgotten {
 				continue
 			}
-			if u := c.byRun[[2]string{r.CommandUUID, strings.ToUpper(r.ID)}]; u != "" {
+			switch u := c.byRun[[2]string{r.CommandUUID, strings.ToUpper(r.ID)}]; {
+			case u != "":
 				uuids = append(uuids, u)
+			case !c.mine[r.CommandUUID] && !tried[[2]string{r.CommandUUID, r.ID}]:
+				former = append(former, r)
 			}
 		}
 		c.mu.Unlock()
+		if len(former) > 0 {
+			for _, r := range former {
+				tried[[2]string{r.CommandUUID, r.ID}] = true
+			}
+			if err := c.adopt(ctx, former); err != nil && onError != nil {
+				onError(err)
+			}
+			continue
+		}
 		if len(uuids) == 0 {
 			continue
 		}
@@ -182,6 +199,56 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 	}
 }
 
+// adopt finds the Jamf commands of locks an earlier session sent (what
+// `mdmctl status` asks about): the history keeps mdmctl's CommandUUID, not
+// Jamf's, so each device's newest DEVICE_LOCK is taken as the one the lock
+// queued. A lock sent from Jamf's console since then would be read instead.
+func (c *Client) adopt(ctx context.Context, locks []webhook.Result) error {
+	var udids []string
+	for _, r := range locks {
+		udids = append(udids, r.ID)
+	}
+	recs, err := c.resolve(ctx, udids)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		rec := recs[strings.ToUpper(l.ID)]
+		if rec == nil || rec.managementID == "" {
+			continue
+		}
+		got, err := c.commands(ctx, "clientManagementId=="+rsqlQuote(rec.managementID)+";command==DEVICE_LOCK")
+		if err != nil {
+			return err
+		}
+		var newest command
+		var newestAt time.Time
+		for _, x := range got {
+			if t, ok := x.sentAt(); ok && (newest.UUID == "" || t.After(newestAt)) {
+				newest, newestAt = x, t
+			}
+		}
+		c.note(newest.UUID, l.CommandUUID, l.ID)
+	}
+	return nil
+}
+
+// init makes the maps; c.mu is held.
+func (c *Client) init() {
+	if c.sent == nil {
+		c.sent, c.byRun, c.mine = map[string]sent{}, map[[2]string]string{}, map[string]bool{}
+	}
+}
+
+// sending marks commandUUID as this session's own: its Jamf commands are
+// known from the POST, never guessed.
+func (c *Client) sending(commandUUID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	c.mine[commandUUID] = true
+}
+
 // note records that Jamf's command uuid carries mdmctl's commandUUID to udid.
 func (c *Client) note(uuid, commandUUID, udid string) {
 	if uuid == "" {
@@ -189,9 +256,8 @@ func (c *Client) note(uuid, commandUUID, udid string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sent == nil {
-		c.sent, c.byRun = map[string]sent{}, map[[2]string]string{}
-	}
+	c.init()
 	c.sent[strings.ToLower(uuid)] = sent{commandUUID: commandUUID, udid: udid}
+	c.mine[commandUUID] = true
 	c.byRun[[2]string{commandUUID, strings.ToUpper(udid)}] = uuid
 }

@@ -103,7 +103,9 @@ type Client struct {
 	sent  map[string]sent    // by Jamf command UUID
 	// byRun maps (mdmctl CommandUUID, UDID) to Jamf's command UUID.
 	byRun map[[2]string]string
-	now   func() time.Time
+	// mine holds the CommandUUIDs this session sends.
+	mine map[string]bool
+	now  func() time.Time
 }
 
 // sent is one device's command as mdmctl queued it.

@@ -72,6 +72,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	case req.IsInformation():
 		return nil, ErrInformation
 	}
+	c.sending(req.CommandUUID)
 	recs, err := c.resolve(ctx, req.IDs)
 	if err != nil {
 		return nil, fmt.Errorf("looking the devices up in Jamf Pro's inventory (nothing was sent): %w", err)
