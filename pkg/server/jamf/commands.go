@@ -106,6 +106,11 @@ func (c *Client) recentLock(ctx context.Context, managementID string, since time
 	return best, nil
 }
 
+// adoptAfter is how long a session that has sent nothing waits before it
+// takes the locks it awaits for an earlier run's: a lock run sends at once
+// after it starts waiting, and its own commands are never guessed at.
+const adoptAfter = 2 * time.Second
+
 // Polling starts fast, for the devices that answer at once, and slows
 // down for those that take minutes, to spare the server.
 const (
@@ -136,6 +141,7 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 	seen := map[string]string{} // Jamf uuid -> state last delivered
 	// tried: locks of an earlier session whose Jamf command was looked for.
 	tried := map[[2]string]bool{}
+	started := time.Now()
 	wait := firstPoll
 	for {
 		select {
@@ -156,7 +162,9 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			switch u := c.byRun[[2]string{r.CommandUUID, strings.ToUpper(r.ID)}]; {
 			case u != "":
 				uuids = append(uuids, u)
-			case !c.mine[r.CommandUUID] && !tried[[2]string{r.CommandUUID, r.ID}]:
+			case len(c.mine) == 0 && time.Since(started) >= adoptAfter && !tried[[2]string{r.CommandUUID, r.ID}]:
+				// A session that sends nothing (mdmctl status): the
+				// locks awaited are an earlier run's.
 				former = append(former, r)
 			}
 		}
@@ -258,6 +266,5 @@ func (c *Client) note(uuid, commandUUID, udid string) {
 	defer c.mu.Unlock()
 	c.init()
 	c.sent[strings.ToLower(uuid)] = sent{commandUUID: commandUUID, udid: udid}
-	c.mine[commandUUID] = true
 	c.byRun[[2]string{commandUUID, strings.ToUpper(udid)}] = uuid
 }
