@@ -149,7 +149,6 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			return
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, maxPoll)
 		var (
 			uuids  []string
 			former []webhook.Result
@@ -176,11 +175,18 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			if err := c.adopt(ctx, former); err != nil && onError != nil {
 				onError(err)
 			}
-			continue
+			c.mu.Lock()
+			for _, r := range former {
+				if u := c.byRun[[2]string{r.CommandUUID, strings.ToUpper(r.ID)}]; u != "" {
+					uuids = append(uuids, u)
+				}
+			}
+			c.mu.Unlock()
 		}
 		if len(uuids) == 0 {
-			continue
+			continue // nothing to ask about yet: look again soon
 		}
+		wait = min(2*wait, maxPoll)
 		got, err := c.byUUID(ctx, uuids)
 		if ctx.Err() != nil {
 			return

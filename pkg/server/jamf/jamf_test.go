@@ -417,3 +417,61 @@ func TestWatchDeliversStates(t *testing.T) {
 		t.Fatalf("OFF answered: %+v", got["OFF"])
 	}
 }
+
+// TestStatusReadsEarlierRun: a session that sends nothing (mdmctl status)
+// finds an earlier run's lock as the device's newest DEVICE_LOCK.
+func TestStatusReadsEarlierRun(t *testing.T) {
+	fake := start(t)
+	req := lockRequest("IPHONE")
+	if _, err := client(t, fake, secret, nil).Enqueue(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	later := client(t, fake, secret, nil)
+	col := webhook.NewCollector()
+	col.Expect(req.CommandUUID, "IPHONE")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	go later.Watch(ctx, col, func(err error) { t.Errorf("poll: %v", err) })
+	_ = col.Wait(ctx)
+	r := col.Results()[0]
+	if !r.Answered() || r.Response.Status != apple.StatusAcknowledged || r.Response.CommandUUID != req.CommandUUID {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// TestLockRunNeverGuesses: a lock run reads its own command's state, never
+// the device's earlier lock, even when it sends after polling started.
+func TestLockRunNeverGuesses(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	flip := simdevice.BehaviorFunc(func(cmd apple.ParsedCommand, seen int) apple.Response {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 1 {
+			return apple.Response{Status: apple.StatusAcknowledged}
+		}
+		return apple.Response{Status: apple.StatusError}
+	})
+	fake := jamftest.Start(clientID, secret, jamftest.Device{UDID: "FLIP", Serial: "SFLIP", Model: "Mac14,3", OSVersion: "14.6.1", Behavior: flip})
+	defer fake.Close()
+	if _, err := client(t, fake, secret, nil).Enqueue(context.Background(), lockRequest("FLIP")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the first lock is acknowledged
+	c := client(t, fake, secret, nil)
+	req := lockRequest("FLIP")
+	col := webhook.NewCollector()
+	col.Expect(req.CommandUUID, "FLIP")
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	go c.Watch(ctx, col, func(err error) { t.Errorf("poll: %v", err) })
+	time.Sleep(600 * time.Millisecond) // polling runs before the send
+	if _, err := c.Enqueue(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = col.Wait(ctx)
+	if r := col.Results()[0]; !r.Answered() || r.Response.Status != apple.StatusError {
+		t.Fatalf("read %+v, want this run's own Error", r)
+	}
+}
