@@ -268,15 +268,25 @@ func (c *Client) get(ctx context.Context, path string, limit int64, v any, needs
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return c.denied(resp, body, needs)
 	default:
-		if e, ok := readError(resp, body); ok && resp.StatusCode < 500 && resp.StatusCode != 429 {
-			return &server.HTTPError{Server: c.origin(), Status: resp.StatusCode, Body: "Jamf Pro: " + e.text()}
-		}
-		return server.CheckStatus(c.origin(), resp.StatusCode, body, http.StatusOK)
+		return c.unexpected(resp, body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return &server.ProtocolError{Server: c.origin(), Problem: fmt.Sprintf("%s are not Jamf Pro's JSON: %v", what, err)}
 	}
 	return nil
+}
+
+// unexpected classifies a reply that is no answer: Jamf's reason when it
+// gives one in its envelope, 429 and 5xx an unavailable server.
+func (c *Client) unexpected(resp *http.Response, body []byte) error {
+	e, ok := readError(resp, body)
+	switch {
+	case ok && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500):
+		return server.CheckStatus(c.origin(), resp.StatusCode, []byte("Jamf Pro: "+e.text()))
+	case ok:
+		return &server.HTTPError{Server: c.origin(), Status: resp.StatusCode, Body: "Jamf Pro: " + e.text()}
+	}
+	return server.CheckStatus(c.origin(), resp.StatusCode, body)
 }
 
 // page is Jamf's paged list.

@@ -222,11 +222,11 @@ func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.R
 		needs := privLockMac + " (for Macs) or " + privLockMobile + " (for iPhones and iPads), with " + privReadMacs + ", " + privReadMobile + " and " + privViewMDM
 		return c.denied(resp, body, needs)
 	case status == http.StatusTooManyRequests || status >= 500:
-		return server.CheckStatus(origin, status, body)
+		return c.unexpected(resp, body)
 	}
 	e, ok := readError(resp, body)
 	if !ok {
-		return server.CheckStatus(origin, status, body)
+		return c.unexpected(resp, body)
 	}
 	// Jamf takes a request's devices all or none: its reason stands for each.
 	for _, t := range sentTo {
