@@ -50,7 +50,7 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		// A setting missing, as a missing API key is: a usage error.
 		return nil, exitcode.Usagef("the jamf kind needs the API client's ID: set MDMCTL_API_USER, --api-user or api-user in the context, with the client secret as the API key")
 	}
-	jc := New(cfg.BaseURL, cfg.User, cfg.APIKey, cfg.HTTP, cfg.Retry)
+	jc := New(cfg.BaseURL, cfg.User, cfg.APIKey, limitClient(cfg.HTTP, MaxConnections), cfg.Retry)
 	answers, closeSession := watch(jc, cfg)
 	return &server.Session{
 		Server:  jc,

@@ -211,7 +211,7 @@ func (c *Client) lookup(ctx context.Context, values []string, bySerial bool) (ma
 }
 
 // mobileWorkers bounds the mobile device requests in flight.
-const mobileWorkers = 8
+const mobileWorkers = MaxConnections
 
 // managementIDs fills in the management IDs of mobile devices whose detail
 // record left it out (the detail's general section carries none on some

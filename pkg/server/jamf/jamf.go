@@ -2,54 +2,73 @@
 // an API client's OAuth client credentials (Jamf Pro 10.49 and later).
 //
 // Read from Jamf's developer documentation (developer.jamf.com: "Client
-// Credentials", "Filtering with RSQL", the API reference of
-// post_v2-mdm-commands and get_v2-mdm-commands), the Jamf Pro SDK for
-// Python (macadmins/jamf-pro-sdk-python: models/pro/mdm.py, computers.py,
-// mobile_devices.py, api_options.py, clients/pro_api/pagination.py) and
-// ruby-jss (PixarAnimationStudios/ruby-jss: api/classic/api_objects/mdm.rb,
-// its OAPI schemas ApiError and ApiErrorCause, ComputerHardware):
+// Credentials", "Filtering with RSQL", "Jamf Pro API Scalability Best
+// Practices", the reference of post_v2-mdm-commands), ruby-jss's object
+// models generated from a Jamf Pro 11.6.1 server's own OpenAPI schema
+// (PixarAnimationStudios/ruby-jss, lib/jamf/api/jamf_pro/oapi_schemas:
+// MdmCommand, MdmCommandState, MdmCommandClient, HrefResponse, ApiError,
+// ApiErrorCause, ComputerHardware, ComputerGeneral, MobileDeviceGeneral,
+// MobileDeviceV2, the privileges listed per endpoint; and
+// api_objects/mdm.rb's device_lock) and the Jamf Pro SDK for Python
+// (macadmins/jamf-pro-sdk-python: models/pro/mdm.py, computers.py,
+// api_options.py, clients/auth.py, clients/pro_api/pagination.py):
 //
 //   - Auth: POST /api/oauth/token, form grant_type=client_credentials,
 //     client_id, client_secret; the answer's access_token goes as Bearer for
-//     its expires_in seconds. The client ID is MDMCTL_API_USER, the secret
-//     MDMCTL_API_KEY (or _FILE). A 401 from the API fetches a new token once.
-//   - Inventory: GET /api/v1/computers-inventory with section=GENERAL,
-//     HARDWARE and OPERATING_SYSTEM, and GET /api/v2/mobile-devices/detail
-//     with section=GENERAL and HARDWARE; both paged (page from 0,
-//     page-size) with an RSQL filter (udid, hardware.serialNumber for
-//     computers, serialNumber for mobile devices; "," is or), answering
-//     {"totalCount", "results"}. A computer's general.managementId (a mobile
-//     device's general.managementId) is what MDM commands target; its
-//     hardware.modelIdentifier, hardware.appleSilicon and
-//     operatingSystem.version (a mobile device's general.osVersion) feed the
-//     guard.
+//     its expires_in seconds (cached, fetched again shortly before expiry).
+//     The client ID is MDMCTL_API_USER, the secret MDMCTL_API_KEY (or
+//     _FILE). A 401 from the API fetches a new token once.
+//   - Inventory: GET /api/v1/computers-inventory (privilege Read Computers)
+//     with section=GENERAL, HARDWARE, OPERATING_SYSTEM, and GET
+//     /api/v2/mobile-devices/detail (Read Mobile Devices) with
+//     section=GENERAL, HARDWARE; paged (page from 0, page-size) with an RSQL
+//     filter (udid, hardware.serialNumber for computers, serialNumber for
+//     mobile devices; "," is or, ";" and), answering {"totalCount",
+//     "results"}. Several IDs go in one filter, batched to keep URLs short.
+//     A computer's general.managementId is what MDM commands target, its
+//     hardware.modelIdentifier and operatingSystem.version feed the guard
+//     (hardware.appleSilicon is read; the guard infers Apple silicon from
+//     the model). A mobile device's general section has no managementId in
+//     11.6's schema: GET /api/v2/mobile-devices/{id} has it, and is asked
+//     when the detail leaves it out.
 //   - Lock: POST /api/v2/mdm/commands {"clientData": [{"managementId"}...],
 //     "commandData": {"commandType": "DEVICE_LOCK", "pin", "message",
-//     "phoneNumber"}}, many devices per request; Jamf makes a command per
-//     device and answers [{"id", "href"}]. The id is read as the command's
-//     UUID (what GET /api/v2/mdm/commands filters on as uuid): mdmctl asks
-//     Jamf which device each id is for, and falls back to the request's
-//     order when it cannot ask.
-//   - Status: GET /api/v2/mdm/commands?filter=uuid=="..." (also on
-//     clientManagementId and command), answering results with uuid,
-//     client.managementId, commandType and commandState (PENDING,
-//     ACKNOWLEDGED, NOT_NOW, ERROR).
+//     "phoneNumber"}}, many devices per request, answered [{"id", "href"}]
+//     (HrefResponse). The privilege is "Send Computer Remote Lock Command"
+//     or "Send Mobile Device Remote Lock Command" by device, with "View MDM
+//     command information in Jamf Pro API" (the OpenAPI names the latter
+//     for the POST; a missing command privilege answers 403
+//     INVALID_PRIVILEGE "not privileged for [DEVICE_LOCK]").
+//   - Status: GET /api/v2/mdm/commands?filter=... (a filter is required;
+//     uuid, clientManagementId, command, status), results of {uuid,
+//     dateSent, client {managementId, clientType}, commandState (PENDING,
+//     ACKNOWLEDGED, NOT_NOW, ERROR), commandType}. --wait polls it by uuid,
+//     starting fast and backing off.
 //   - Errors: {"httpStatus", "errors": [{"code", "field", "description",
-//     "id"}]}. A role without a privilege answers 403 INVALID_PRIVILEGE.
+//     "id"}]}.
+//   - Load: Jamf Pro has no rate limit of its own and asks for at most five
+//     concurrent connections: a session keeps to five requests in flight. A
+//     429 (from a gateway in front of Jamf) is waited out for its
+//     Retry-After, as for any kind.
 //
-// Not confirmed at a primary source, and built on as stated: that the POST
-// answers one {"id", "href"} per device in the order of clientData; that
-// the id is the command UUID; that commandState is the status field's name
-// on every version (a "status" field is read too); the Retry-After header
-// on Jamf Cloud's 429; which version of computers-inventory a given server
-// still serves (v1 is used; v2, v3 and v4 exist on newer servers).
+// Not confirmed at a primary source, and built on as stated: that the
+// POST's id is the UUID of the command made for one device (SDKs and
+// scripts use it so; mdmctl asks Jamf which device each id is for, and
+// takes the answer's order as the request's only when it cannot ask); that
+// Jamf takes a request's devices all or none when it refuses one (its
+// reason is reported for each); that the detail's general section carries
+// managementId on newer versions (read when present); that a 6-digit PIN is
+// what DEVICE_LOCK takes (ruby-jss says six characters); which versions of
+// computers-inventory a given server still serves (v1 is used; v2, v3 and
+// v4 exist on newer servers).
 //
 // Jamf has no idempotency key and no "already exists" answer, so a resend
 // is made safe by looking first: before resending a request that may have
-// reached Jamf, the adapter lists each device's DEVICE_LOCK commands; one
-// pending, or sent since shortly before the first attempt, means that
-// attempt landed (the device is queued, not sent a second lock); a device
-// it cannot ask about is unknown, never sent twice.
+// reached Jamf (a lost reply, a 502, a resumed run's MayHaveLanded), the
+// adapter lists each device's DEVICE_LOCK commands; one pending, or sent
+// since shortly before the first attempt (a day for a resumed run), means
+// that attempt landed: the device is queued, not sent a second lock. A
+// device it cannot ask about is unknown, never sent twice.
 package jamf
 
 import (
