@@ -209,12 +209,14 @@ func (c *Client) interpret(ctx context.Context, req server.Request, resp *http.R
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case status == http.StatusOK || status == http.StatusCreated:
+		// A success Jamf's answer cannot be read from still queued the
+		// commands, most likely: the devices are settled by looking.
 		if mt != "application/json" {
-			return &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply has content type %q, want application/json", status, mt)}
+			return &server.MaybeQueuedError{Err: &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply has content type %q, want application/json", status, mt)}}
 		}
 		var hrefs []hrefResponse
 		if err := json.Unmarshal(body, &hrefs); err != nil {
-			return &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is not Jamf Pro's list of queued commands: %v", status, err)}
+			return &server.MaybeQueuedError{Err: &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("HTTP %d reply is not Jamf Pro's list of queued commands: %v", status, err)}}
 		}
 		c.queued(ctx, req, hrefs, sentTo, results)
 		return nil
