@@ -3,6 +3,7 @@ package jamf_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -309,6 +310,22 @@ func TestLostReplyNotDuplicated(t *testing.T) {
 	}
 	if n := fake.Posts(); n != 1 {
 		t.Fatalf("%d POSTs, want 1", n)
+	}
+}
+
+// TestGatewayErrorResentAfterLooking: a 502 may come after Jamf queued the
+// lock, so before resending the adapter looks; finding none, it resends,
+// and the device has one lock.
+func TestGatewayErrorResentAfterLooking(t *testing.T) {
+	fake := start(t)
+	c := client(t, fake, secret, nil)
+	fake.FailPosts(1, http.StatusBadGateway)
+	res, err := c.Enqueue(context.Background(), lockRequest("INTEL"))
+	if err != nil || res.Devices[0].Outcome != server.Queued {
+		t.Fatalf("res %+v, err %v", res, err)
+	}
+	if n := len(fake.Commands("INTEL")); n != 1 || fake.Requests(jamf.CommandsPath) != 4 {
+		t.Fatalf("%d commands, %d requests to the commands API (POST, look, POST, which command is whose)", n, fake.Requests(jamf.CommandsPath))
 	}
 }
 

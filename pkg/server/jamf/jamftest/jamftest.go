@@ -95,6 +95,8 @@ type Server struct {
 	posts      int // POSTs that queued commands
 	throttle   int // API requests still to answer 429
 	drop       int // command POSTs still to queue and then drop
+	fail       int // command POSTs still to refuse with failStatus, unqueued
+	failStatus int
 	requests   map[string]int
 }
 
@@ -158,6 +160,14 @@ func (s *Server) DropReplies(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.drop = n
+}
+
+// FailPosts makes the next n command POSTs answer status without queuing
+// anything, as a gateway in front of Jamf does when Jamf is down.
+func (s *Server) FailPosts(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail, s.failStatus = n, status
 }
 
 // Posts counts the command POSTs that queued commands.
@@ -512,6 +522,16 @@ func (s *Server) mobile(w http.ResponseWriter, r *http.Request) {
 var pinRE = regexp.MustCompile(`^[0-9]{6}$`)
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	fail, status := s.fail > 0, s.failStatus
+	if fail {
+		s.fail--
+	}
+	s.mu.Unlock()
+	if fail {
+		http.Error(w, "<html><body>Bad Gateway</body></html>", status)
+		return
+	}
 	var req struct {
 		ClientData []struct {
 			ManagementID string `json:"managementId"`
