@@ -110,6 +110,11 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 // request that got no per-device answer.
 func (c *Client) lock(ctx context.Context, req server.Request, targets []target, results map[string]server.DeviceResult) error {
 	start := c.clock()
+	// Locks sent since then count as an earlier attempt's.
+	since := start.Add(-clockMargin)
+	if req.MayHaveLanded {
+		since = start.Add(-earlierRunSpan)
+	}
 	remaining := targets
 	first := true
 	// look settles, before a resend, the devices an earlier attempt may
@@ -134,10 +139,6 @@ func (c *Client) lock(ctx context.Context, req server.Request, targets []target,
 	}
 	check := func(ctx context.Context, landed bool) error {
 		mayHave := landed || (first && req.MayHaveLanded)
-		since := start.Add(-clockMargin)
-		if first && req.MayHaveLanded {
-			since = start.Add(-earlierRunSpan)
-		}
 		first = false
 		if !mayHave {
 			return nil
@@ -176,7 +177,7 @@ func (c *Client) lock(ctx context.Context, req server.Request, targets []target,
 	// No usable answer, and an attempt may have queued the command: ask
 	// Jamf for each device before saying anything.
 	before := len(remaining)
-	look(ctx, start.Add(-clockMargin), "no usable reply ("+err.Error()+")")
+	look(ctx, since, "no usable reply ("+err.Error()+")")
 	if len(remaining) == before && allUnsettled(targets, results) {
 		// Jamf holds no lock for any of them, and said so for each:
 		// nothing was queued, and the failure stands as such.
