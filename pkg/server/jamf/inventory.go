@@ -61,11 +61,23 @@ func (c computer) record() *record {
 		}
 	}
 	if os := c.OperatingSystem; os != nil {
-		if v, err := apple.ParseVersion(os.Version); err == nil {
-			r.device.OSVersion = v
-		}
+		r.device.OSVersion = version(os.Version)
 	}
 	return r
+}
+
+// version reads an OS version as Jamf reports it ("14.6.1", or with a
+// Rapid Security Response's letter after it); nil when it does not parse.
+func version(s string) apple.Version {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return nil
+	}
+	v, err := apple.ParseVersion(f[0])
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 // mobileDevice is the part of a mobile-devices/detail record mdmctl reads.
@@ -97,9 +109,7 @@ func (m mobileDevice) record() *record {
 		if g.ManagementID != "" {
 			r.managementID = g.ManagementID
 		}
-		if v, err := apple.ParseVersion(g.OSVersion); err == nil {
-			r.device.OSVersion = v
-		}
+		r.device.OSVersion = version(g.OSVersion)
 	}
 	model := ""
 	if h := m.Hardware; h != nil {

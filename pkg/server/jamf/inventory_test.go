@@ -40,7 +40,7 @@ func TestRecords(t *testing.T) {
 	var mac computer
 	if err := json.Unmarshal([]byte(`{"id": 7, "udid": "U1", "general": {"managementId": "m-1", "remoteManagement": {"managed": true}},
 		"hardware": {"serialNumber": "S1", "modelIdentifier": "MacBookAir10,1", "appleSilicon": true},
-		"operatingSystem": {"version": "11.4"}}`), &mac); err != nil {
+		"operatingSystem": {"version": "11.4 (a)"}}`), &mac); err != nil {
 		t.Fatal(err)
 	}
 	r := mac.record()
