@@ -114,6 +114,21 @@ func TestLockManyInOneRequest(t *testing.T) {
 	}
 }
 
+// TestOneLockPerDevice: a device named twice, or by its UDID in other
+// letters, is sent one lock.
+func TestOneLockPerDevice(t *testing.T) {
+	fake := start(t)
+	c := client(t, fake, secret, nil)
+	res, err := c.Enqueue(context.Background(), lockRequest("INTEL", "INTEL", "intel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byID(res)
+	if len(res.Devices) != 2 || got["INTEL"].Outcome != server.Queued || got["intel"].Outcome != server.Failed || len(fake.Commands("INTEL")) != 1 {
+		t.Fatalf("%+v, %d commands", res.Devices, len(fake.Commands("INTEL")))
+	}
+}
+
 // TestFactsAndSerials: the inventory gives the guard each device's
 // platform, model and OS version, and serials their UDIDs; what Jamf does
 // not know is absent.

@@ -79,8 +79,14 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	}
 	results := map[string]server.DeviceResult{}
 	var targets []target
+	seen := map[string]bool{}    // management IDs: a device is sent one lock
+	handled := map[string]bool{} // IDs: one named twice counts once
 	for _, id := range req.IDs {
 		r := recs[strings.ToUpper(id)]
+		if handled[id] {
+			continue
+		}
+		handled[id] = true
 		switch {
 		case r == nil:
 			results[id] = server.DeviceResult{ID: id, Outcome: server.Failed,
@@ -88,7 +94,11 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		case r.unmanaged() || r.managementID == "":
 			results[id] = server.DeviceResult{ID: id, Outcome: server.Failed,
 				Error: "not queued: Jamf Pro knows this device but does not manage it (no management ID); nothing was sent to it"}
+		case seen[strings.ToLower(r.managementID)]:
+			results[id] = server.DeviceResult{ID: id, Outcome: server.Failed,
+				Error: "not queued: the same device as another target of this request (its UDID in other letters); it gets one lock"}
 		default:
+			seen[strings.ToLower(r.managementID)] = true
 			targets = append(targets, target{id: id, rec: r})
 		}
 	}
@@ -98,8 +108,10 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		}
 	}
 	res := &server.Result{Devices: make([]server.DeviceResult, 0, len(req.IDs))}
+	listed := map[string]bool{}
 	for _, id := range req.IDs {
-		if d, ok := results[id]; ok {
+		if d, ok := results[id]; ok && !listed[id] {
+			listed[id] = true
 			res.Devices = append(res.Devices, d)
 		}
 	}
