@@ -124,7 +124,7 @@ func TestOneLockPerDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := byID(res)
-	if len(res.Devices) != 2 || got["INTEL"].Outcome != server.Queued || got["intel"].Outcome != server.Failed || len(fake.Commands("INTEL")) != 1 {
+	if len(res.Devices) != 2 || got["INTEL"].Outcome != server.Queued || got["intel"].Outcome != server.Queued || got["intel"].Reference != got["INTEL"].Reference || len(fake.Commands("INTEL")) != 1 {
 		t.Fatalf("%+v, %d commands", res.Devices, len(fake.Commands("INTEL")))
 	}
 }

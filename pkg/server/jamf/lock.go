@@ -79,7 +79,8 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	}
 	results := map[string]server.DeviceResult{}
 	var targets []target
-	seen := map[string]bool{}    // management IDs: a device is sent one lock
+	seen := map[string]string{}  // management ID -> the ID its lock goes under
+	twins := map[string]string{} // ID -> the ID of the same device's lock
 	handled := map[string]bool{} // IDs: one named twice counts once
 	for _, id := range req.IDs {
 		r := recs[strings.ToUpper(id)]
@@ -94,11 +95,12 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		case r.unmanaged() || r.managementID == "":
 			results[id] = server.DeviceResult{ID: id, Outcome: server.Failed,
 				Error: "not queued: Jamf Pro knows this device but does not manage it (no management ID); nothing was sent to it"}
-		case seen[strings.ToLower(r.managementID)]:
-			results[id] = server.DeviceResult{ID: id, Outcome: server.Failed,
-				Error: "not queued: the same device as another target of this request (its UDID in other letters); it gets one lock"}
+		case seen[strings.ToLower(r.managementID)] != "":
+			// The same device under its UDID in other letters: one lock,
+			// reported for both.
+			twins[id] = seen[strings.ToLower(r.managementID)]
 		default:
-			seen[strings.ToLower(r.managementID)] = true
+			seen[strings.ToLower(r.managementID)] = id
 			targets = append(targets, target{id: id, rec: r})
 		}
 	}
@@ -108,6 +110,11 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		}
 	}
 	res := &server.Result{Devices: make([]server.DeviceResult, 0, len(req.IDs))}
+	for id, first := range twins {
+		d := results[first]
+		d.ID = id
+		results[id] = d
+	}
 	listed := map[string]bool{}
 	for _, id := range req.IDs {
 		if d, ok := results[id]; ok && !listed[id] {
