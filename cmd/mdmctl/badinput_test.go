@@ -81,7 +81,7 @@ func TestBadInput(t *testing.T) {
 		{name: "env unknown context", args: lock, env: []string{"MDMCTL_CONTEXT=nosuch"}, want: `unknown context "nosuch"`},
 		{name: "env ftp server", args: lock, env: []string{"MDMCTL_SERVER=ftp://mdm.example.com"}, want: "scheme must be http or https"},
 		{name: "env server with credentials", args: lock, env: []string{"MDMCTL_SERVER=https://user:pw@mdm.example.com"}, want: "credentials belong in an API key file"},
-		{name: "env unknown kind", args: lock, env: []string{"MDMCTL_KIND=jamf"}, want: `unknown server kind "jamf"`},
+		{name: "env unknown kind", args: lock, env: []string{"MDMCTL_KIND=no-such-kind"}, want: `unknown server kind "no-such-kind"`},
 		{name: "env missing recipients file", args: with("--pin-generate", "--pin-escrow", "e"), env: []string{"MDMCTL_PIN_ESCROW_RECIPIENT=missing.txt"}, want: `PIN escrow recipient "missing.txt" is neither an age public key`},
 		{name: "env missing key file", args: lock, env: []string{"MDMCTL_API_KEY=", "MDMCTL_API_KEY_FILE=missing.key"}, want: "API key file missing.key: no such file"},
 		{name: "no API key", args: lock, env: []string{"MDMCTL_API_KEY="}, want: "no API key"},

@@ -5,6 +5,7 @@ package drivers
 import (
 	_ "github.com/mdmctl/mdmctl/pkg/server/fleetdm"
 	_ "github.com/mdmctl/mdmctl/pkg/server/intune"
+	_ "github.com/mdmctl/mdmctl/pkg/server/jamf"
 	_ "github.com/mdmctl/mdmctl/pkg/server/kandji"
 	_ "github.com/mdmctl/mdmctl/pkg/server/micromdm"
 	_ "github.com/mdmctl/mdmctl/pkg/server/nanomdm"
