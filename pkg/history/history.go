@@ -59,23 +59,23 @@ const (
 
 // Lock is one device's DeviceLock as recorded.
 type Lock struct {
-	ID          int64     `json:"-"`
-	Time        time.Time `json:"time"`
-	Server      string    `json:"server"`
-	Context     string    `json:"context,omitempty"`
-	Kind        string    `json:"kind"`
-	Device      string    `json:"device"`
-	Serial      string    `json:"serial,omitempty"`
-	Platform    string    `json:"platform,omitempty"`
-	CommandUUID string    `json:"command_uuid"`
+	ID          int64          `json:"-"`
+	Time        time.Time      `json:"time"`
+	Server      string         `json:"server"`
+	Context     string         `json:"context,omitempty"`
+	Kind        string         `json:"kind"`
+	Device      string         `json:"device"`
+	Serial      string         `json:"serial,omitempty"`
+	Platform    string         `json:"platform,omitempty"`
+	CommandUUID string         `json:"command_uuid"`
+	User        string         `json:"user,omitempty"`
+	PIN         string         `json:"pin,omitempty"` // PINNone, PINGenerated or PINGiven; never the PIN
+	PINEscrow   string         `json:"pin_escrow,omitempty"`
+	Outcome     report.Outcome `json:"outcome"`
+	Error       string         `json:"error,omitempty"`
 	// Reference is the server's own name for the command, when it has one
 	// (a vendor API's command UUID): what `mdmctl status` asks it about.
-	Reference string         `json:"server_reference,omitempty"`
-	User      string         `json:"user,omitempty"`
-	PIN       string         `json:"pin,omitempty"` // PINNone, PINGenerated or PINGiven; never the PIN
-	PINEscrow string         `json:"pin_escrow,omitempty"`
-	Outcome   report.Outcome `json:"outcome"`
-	Error     string         `json:"error,omitempty"`
+	Reference string `json:"server_reference,omitempty"`
 	// Response is the device's own answer, once it came.
 	Response   *apple.Response `json:"response,omitempty"`
 	AnsweredAt time.Time       `json:"answered_at,omitzero"`
