@@ -24,6 +24,7 @@ func init() {
 	kindCommands["jamf-throttle"] = cmdJamfThrottle
 	kindCommands["jamf-deny"] = cmdJamfDeny
 	kindCommands["jamf-queue"] = cmdJamfQueue
+	kindCommands["jamf-console-lock"] = cmdJamfConsoleLock
 	kindCommands["jamf-revoke"] = cmdJamfRevoke
 	kindCommands["jamf-tokens"] = cmdJamfTokens
 	scriptSecrets = append(scriptSecrets, jamfSecret)
@@ -109,6 +110,17 @@ func cmdJamfTokens(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: jamf-tokens")
 	}
 	fmt.Fprintf(ts.Stdout(), "tokens: %d\n", fakeJamf(ts).TokensIssued())
+}
+
+// cmdJamfConsoleLock queues a DEVICE_LOCK for a device as an admin does
+// in Jamf's console, outside mdmctl; it stays pending.
+func cmdJamfConsoleLock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: jamf-console-lock UDID")
+	}
+	if fakeJamf(ts).ConsoleLock(args[0]) == "" {
+		ts.Fatalf("jamf holds no managed device %s", args[0])
+	}
 }
 
 // cmdJamfQueue prints how many commands Jamf holds for a device, then one

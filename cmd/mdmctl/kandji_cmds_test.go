@@ -19,6 +19,7 @@ var kandjiPINs = []string{"731900", "731901", "731902", "731903", "731904", "731
 func init() {
 	kindCommands["kandji"] = cmdKandji
 	kindCommands["kandji-locks"] = cmdKandjiLocks
+	kindCommands["kandji-console-lock"] = cmdKandjiConsoleLock
 	kindCommands["kandji-drop"] = cmdKandjiDrop
 	kindCommands["kandji-throttle"] = cmdKandjiThrottle
 	kindCommands["kandji-deny"] = cmdKandjiDeny
@@ -83,6 +84,17 @@ func cmdKandjiLocks(ts *testscript.TestScript, neg bool, args []string) {
 	fmt.Fprintf(ts.Stdout(), "locks: %d\n", len(locks))
 	for _, l := range locks {
 		fmt.Fprintf(ts.Stdout(), "lock %s message=%q phone=%q pin=%t status=%d\n", l.UUID, l.Message, l.PhoneNumber, l.PIN != "", l.Status)
+	}
+}
+
+// cmdKandjiConsoleLock records a lock for a device sent from Kandji's web
+// console, outside mdmctl; it stays pending.
+func cmdKandjiConsoleLock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: kandji-console-lock UDID")
+	}
+	if fakeKandji(ts).ConsoleLock(args[0]) == "" {
+		ts.Fatalf("kandji holds no device %s", args[0])
 	}
 }
 

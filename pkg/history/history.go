@@ -73,6 +73,9 @@ type Lock struct {
 	PINEscrow   string         `json:"pin_escrow,omitempty"`
 	Outcome     report.Outcome `json:"outcome"`
 	Error       string         `json:"error,omitempty"`
+	// Reference is the server's own name for the command, when it has one
+	// (a vendor API's command UUID): what `mdmctl status` asks it about.
+	Reference string `json:"server_reference,omitempty"`
 	// Response is the device's own answer, once it came.
 	Response   *apple.Response `json:"response,omitempty"`
 	AnsweredAt time.Time       `json:"answered_at,omitzero"`
@@ -101,6 +104,9 @@ type Update struct {
 	Device      string
 	Outcome     report.Outcome
 	Error       string
+	// Reference, when set, is the server's name for the command; it is
+	// kept when later updates come without one.
+	Reference string
 	// Response, when set, is the device's answer; it is kept once given.
 	Response *apple.Response
 	At       time.Time
@@ -129,6 +135,7 @@ CREATE TABLE IF NOT EXISTS locks (
 	serial       TEXT NOT NULL DEFAULT '',
 	platform     TEXT NOT NULL DEFAULT '',
 	command_uuid TEXT NOT NULL,
+	reference    TEXT NOT NULL DEFAULT '',
 	os_user      TEXT NOT NULL DEFAULT '',
 	pin          TEXT NOT NULL DEFAULT '',
 	pin_escrow   TEXT NOT NULL DEFAULT '',
@@ -175,7 +182,24 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("history %s: %w", path, err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history %s: %w", path, err)
+	}
 	return &Store{db: db, path: path}, nil
+}
+
+// migrate adds to a file an earlier mdmctl made the columns it lacks.
+func migrate(db *sql.DB) error {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('locks') WHERE name = 'reference'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := db.Exec(`ALTER TABLE locks ADD COLUMN reference TEXT NOT NULL DEFAULT ''`)
+	if err != nil && strings.Contains(err.Error(), "duplicate column name") {
+		return nil // another mdmctl opening the file added it meanwhile
+	}
+	return err
 }
 
 func unwrapPath(err error) error {
@@ -248,7 +272,7 @@ func placeholders(rows, cols int) string {
 // Record applies updates, all in one transaction. An update for a lock
 // the history does not hold is ignored. A device's answer, once recorded,
 // is not replaced by a later queue outcome without one (a resume that
-// finds the command already queued).
+// finds the command already queued), nor is the server's reference.
 func (s *Store) Record(ctx context.Context, updates []Update) error {
 	if len(updates) == 0 {
 		return nil
@@ -260,7 +284,11 @@ func (s *Store) Record(ctx context.Context, updates []Update) error {
 	}
 	var order []group
 	devices := map[group][]any{}
+	var refs []any // server, command_uuid, device, reference of each update naming one
 	for _, u := range updates {
+		if u.Reference != "" {
+			refs = append(refs, u.Server, u.CommandUUID, u.Device, u.Reference)
+		}
 		g := group{server: u.Server, uuid: u.CommandUUID, outcome: string(u.Outcome), err: u.Error, at: stamp(u.At)}
 		if u.Response != nil {
 			b, err := json.Marshal(u.Response)
@@ -288,6 +316,17 @@ func (s *Store) Record(ctx context.Context, updates []Update) error {
 					WHERE server = ? AND command_uuid = ? AND (? != '' OR response = '') AND device IN `+placeholders(1, len(chunk)), args...); err != nil {
 					return err
 				}
+			}
+		}
+		// Each device has its own reference: set apart, so that one
+		// statement still records a request's shared outcome.
+		const refCols = 4
+		for start := 0; start < len(refs); start += refCols * rowsPerStatement {
+			chunk := refs[start:min(start+refCols*rowsPerStatement, len(refs))]
+			if _, err := tx.ExecContext(ctx, `WITH v (server, command_uuid, device, reference) AS (VALUES `+placeholders(len(chunk)/refCols, refCols)+`)
+				UPDATE locks SET reference = v.reference FROM v
+				WHERE locks.server = v.server AND locks.command_uuid = v.command_uuid AND locks.device = v.device`, chunk...); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -342,7 +381,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Lock, error) {
 		where = append(where, "serial = ?")
 		args = append(args, f.Serial)
 	}
-	q := `SELECT id, time, server, context, kind, device, serial, platform, command_uuid, os_user, pin, pin_escrow,
+	q := `SELECT id, time, server, context, kind, device, serial, platform, command_uuid, reference, os_user, pin, pin_escrow,
 		outcome, error, response, answered_at, updated FROM locks`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
@@ -360,7 +399,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Lock, error) {
 			updated                    string
 		)
 		if err := rows.Scan(&l.ID, &t, &l.Server, &l.Context, &l.Kind, &l.Device, &l.Serial, &l.Platform, &l.CommandUUID,
-			&l.User, &l.PIN, &l.PINEscrow, &outcome, &l.Error, &resp, &answered, &updated); err != nil {
+			&l.Reference, &l.User, &l.PIN, &l.PINEscrow, &outcome, &l.Error, &resp, &answered, &updated); err != nil {
 			return nil, fmt.Errorf("history %s: %w", s.path, err)
 		}
 		l.Time, l.Outcome, l.AnsweredAt, l.Updated = parseStamp(t), report.Outcome(outcome), parseStamp(answered), parseStamp(updated)

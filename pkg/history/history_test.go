@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -98,6 +99,90 @@ func TestSendingThenRecord(t *testing.T) {
 	}
 	if d2.Outcome != report.Failed || d2.Error != "not enrolled" || d2.Holds() {
 		t.Errorf("D2 = %+v, want failed, not holding", d2)
+	}
+}
+
+// TestReferenceKept: the server's reference comes with the queue outcome
+// and stays through later updates and a resend that carry none.
+func TestReferenceKept(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	l := lock("D1", "U1", t0)
+	if err := s.Sending(ctx, []Lock{l, lock("D2", "U1", t0)}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Record(ctx, []Update{
+		{Server: l.Server, CommandUUID: "U1", Device: "D1", Outcome: report.Queued, Reference: "jamf-1", At: t0},
+		{Server: l.Server, CommandUUID: "U1", Device: "D2", Outcome: report.Queued, Reference: "jamf-2", At: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &apple.Response{Status: "Acknowledged", CommandUUID: "U1", UDID: "D1"}
+	if err := s.Record(ctx, []Update{{Server: l.Server, CommandUUID: "U1", Device: "D1", Outcome: report.Acknowledged, Response: resp, At: t0.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sending(ctx, []Lock{lock("D2", "U1", t0.Add(2*time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Reference != "jamf-1" || all[0].Outcome != report.Acknowledged || all[1].Reference != "jamf-2" {
+		t.Fatalf("locks %+v, want D1 acknowledged with jamf-1, D2 with jamf-2", all)
+	}
+}
+
+// TestOpensEarlierSchema: a file made before the reference column opens,
+// keeps its locks, and records references from then on.
+func TestOpensEarlierSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "history.db")
+	old, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = old.Exec(`CREATE TABLE locks (
+		id INTEGER PRIMARY KEY, time TEXT NOT NULL, server TEXT NOT NULL, context TEXT NOT NULL DEFAULT '',
+		kind TEXT NOT NULL, device TEXT NOT NULL, serial TEXT NOT NULL DEFAULT '', platform TEXT NOT NULL DEFAULT '',
+		command_uuid TEXT NOT NULL, os_user TEXT NOT NULL DEFAULT '', pin TEXT NOT NULL DEFAULT '',
+		pin_escrow TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+		response TEXT NOT NULL DEFAULT '', answered_at TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL,
+		UNIQUE (server, command_uuid, device));
+	CREATE INDEX locks_device ON locks (device, time);
+	CREATE TABLE pin_reads (id INTEGER PRIMARY KEY, time TEXT NOT NULL, device TEXT NOT NULL, os_user TEXT NOT NULL DEFAULT '');
+	INSERT INTO locks (time, server, kind, device, command_uuid, outcome, updated)
+		VALUES ('2026-12-01T10:00:00Z', 'https://mdm.example.com', 'jamf', 'OLD', 'U0', 'queued', '2026-12-01T10:00:00Z');`)
+	old.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second Open finds the column there
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := lock("NEW", "U1", t0)
+	if err := s.Sending(ctx, []Lock{l}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record(ctx, []Update{{Server: l.Server, CommandUUID: "U1", Device: "NEW", Outcome: report.Queued, Reference: "jamf-1", At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Device != "OLD" || all[0].Outcome != report.Queued || all[0].Reference != "" || all[1].Reference != "jamf-1" {
+		t.Fatalf("locks %+v, want OLD as it was and NEW with its reference", all)
 	}
 }
 

@@ -13,9 +13,10 @@ import (
 )
 
 // lockColumns are the CSV columns of recorded locks (`mdmctl history`,
-// `mdmctl status`).
+// `mdmctl status`); new ones go at the end, where scripts reading the
+// earlier ones by position do not see them.
 var lockColumns = []string{"time", "device", "outcome", "command_uuid", "status", "error_chain", "error", "answered_at",
-	"serial", "server", "context", "kind", "user", "pin", "pin_escrow"}
+	"serial", "server", "context", "kind", "user", "pin", "pin_escrow", "server_reference"}
 
 // Locks prints recorded locks in format: text (one line each, oldest
 // first), json (an array), jsonl (an object a line) or csv.
@@ -50,7 +51,7 @@ func Locks(format string, io *iostreams.IOStreams, locks []history.Lock) error {
 				status, chain = r.Status, ErrorChainText(r.ErrorChain)
 			}
 			if err := t.Row(stamp(l.Time), l.Device, string(l.Outcome), l.CommandUUID, status, chain, l.Error, stamp(l.AnsweredAt),
-				l.Serial, l.Server, l.Context, l.Kind, l.User, l.PIN, l.PINEscrow); err != nil {
+				l.Serial, l.Server, l.Context, l.Kind, l.User, l.PIN, l.PINEscrow, l.Reference); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,9 @@ type Result struct {
 	NotNow int `json:"not_now,omitempty"`
 	// Forgotten is set when the caller stopped waiting (see Forget).
 	Forgotten bool `json:"forgotten,omitempty"`
+	// Reference is the server's own name for the command, when the caller
+	// knows it (see Refer).
+	Reference string `json:"server_reference,omitempty"`
 }
 
 // Answered reports whether the device gave a final answer.
@@ -46,6 +49,7 @@ type expectation struct {
 	done      bool
 	forgotten bool
 	resp      *apple.Response
+	ref       string
 }
 
 // Collector matches device answers to the (CommandUUID, device) pairs a run
@@ -102,6 +106,17 @@ func (c *Collector) Forget(commandUUID, id string) {
 	if e, ok := c.expect[key{commandUUID, id}]; ok && !e.done {
 		e.done, e.forgotten = true, true
 		c.closeOne()
+	}
+}
+
+// Refer attaches the server's own name for the command an expected device
+// awaits (a vendor's command UUID, kept in the history), so that a watcher
+// asks the server about that command. A pair not expected is ignored.
+func (c *Collector) Refer(commandUUID, id, reference string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.expect[key{commandUUID, id}]; ok {
+		e.ref = reference
 	}
 }
 
@@ -242,7 +257,7 @@ func (c *Collector) Results() []Result {
 	out := make([]Result, len(c.order))
 	for i, k := range c.order {
 		e := c.expect[k]
-		out[i] = Result{ID: k.id, CommandUUID: k.uuid, NotNow: e.notNow, Forgotten: e.forgotten}
+		out[i] = Result{ID: k.id, CommandUUID: k.uuid, NotNow: e.notNow, Forgotten: e.forgotten, Reference: e.ref}
 		if e.resp != nil {
 			r := *e.resp // a copy: the caller may keep or change it
 			r.ErrorChain = slices.Clone(r.ErrorChain)

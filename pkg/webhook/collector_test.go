@@ -256,6 +256,23 @@ func TestCollectorExpectAndForget(t *testing.T) {
 	}
 }
 
+// TestCollectorRefer: a reference attached to an expected pair shows in
+// its results, before and after the answer; others are ignored.
+func TestCollectorRefer(t *testing.T) {
+	c, _ := newTestCollector()
+	c.Expect("C", "D1", "D2")
+	c.Refer("C", "D1", "jamf-1")
+	c.Refer("C", "NOBODY", "jamf-9")
+	c.Refer("OTHER", "D2", "jamf-9")
+	if r := c.Results(); len(r) != 2 || r[0].Reference != "jamf-1" || r[1].Reference != "" {
+		t.Fatalf("Results = %+v, want jamf-1 on D1 only", r)
+	}
+	c.Deliver(ack("C", "D1"))
+	if r := c.Results(); !r[0].Answered() || r[0].Reference != "jamf-1" {
+		t.Fatalf("after the answer: %+v", r[0])
+	}
+}
+
 func TestCollectorWaitEndsWithContext(t *testing.T) {
 	c, _ := newTestCollector()
 	c.Expect("C", "D1")

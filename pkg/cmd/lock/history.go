@@ -131,7 +131,7 @@ func (h *runHistory) outcome(d report.Device) {
 	}
 	h.mu.Lock()
 	h.pending = append(h.pending, history.Update{Server: h.base.Server, CommandUUID: d.CommandUUID, Device: d.ID,
-		Outcome: d.Outcome, Error: d.Error, Response: d.Response, At: h.now().UTC()})
+		Outcome: d.Outcome, Error: d.Error, Reference: d.Reference, Response: d.Response, At: h.now().UTC()})
 	h.mu.Unlock()
 }
 

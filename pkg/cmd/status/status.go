@@ -208,6 +208,8 @@ func collect(ctx context.Context, opts *Options, settings config.Settings, store
 		if l.Awaits() {
 			byKey[[2]string{l.CommandUUID, l.Device}] = i
 			collector.Expect(l.CommandUUID, l.Device)
+			// A vendor's watcher asks about this command, not the device's newest.
+			collector.Refer(l.CommandUUID, l.Device, l.Reference)
 		}
 	}
 	if len(byKey) == 0 {

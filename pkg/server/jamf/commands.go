@@ -150,8 +150,9 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 		case <-time.After(wait):
 		}
 		var (
-			uuids  []string
-			former []webhook.Result
+			uuids    []string
+			referred []webhook.Result
+			former   []webhook.Result
 		)
 		c.mu.Lock()
 		for _, r := range col.Results() {
@@ -161,6 +162,10 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			switch u := c.byRun[[2]string{r.CommandUUID, strings.ToUpper(r.ID)}]; {
 			case u != "":
 				uuids = append(uuids, u)
+			case r.Reference != "":
+				// An earlier run's lock whose Jamf command the history
+				// kept: asked about by its uuid, nothing guessed.
+				referred = append(referred, r)
 			case len(c.mine) == 0 && time.Since(started) >= adoptAfter && !tried[[2]string{r.CommandUUID, r.ID}]:
 				// A session that sends nothing (mdmctl status): the
 				// locks awaited are an earlier run's.
@@ -168,6 +173,10 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			}
 		}
 		c.mu.Unlock()
+		for _, r := range referred {
+			c.note(r.Reference, r.CommandUUID, r.ID)
+			uuids = append(uuids, r.Reference)
+		}
 		if len(former) > 0 {
 			for _, r := range former {
 				tried[[2]string{r.CommandUUID, r.ID}] = true
@@ -214,9 +223,10 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 }
 
 // adopt finds the Jamf commands of locks an earlier session sent (what
-// `mdmctl status` asks about): the history keeps mdmctl's CommandUUID, not
-// Jamf's, so each device's newest DEVICE_LOCK is taken as the one the lock
-// queued. A lock sent from Jamf's console since then would be read instead.
+// `mdmctl status` asks about) whose Jamf command uuid the history does not
+// hold (recorded before it kept one, or Jamf's answer did not say): each
+// device's newest DEVICE_LOCK is taken as the one the lock queued. A lock
+// sent from Jamf's console since then would be read instead.
 func (c *Client) adopt(ctx context.Context, locks []webhook.Result) error {
 	var udids []string
 	for _, r := range locks {

@@ -471,6 +471,43 @@ func TestStatusReadsEarlierRun(t *testing.T) {
 	}
 }
 
+// TestStatusAsksAboutTheReferredLock: with the Jamf command the history
+// kept, a later session reads that command, not a lock sent from Jamf's
+// console since (the device's newest, still pending).
+func TestStatusAsksAboutTheReferredLock(t *testing.T) {
+	fake := start(t)
+	req := lockRequest("IPHONE")
+	res, err := client(t, fake, secret, nil).Enqueue(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := res.Devices[0].Reference
+	if ref == "" {
+		t.Fatalf("no reference: %+v", res.Devices[0])
+	}
+	for deadline := time.Now().Add(3 * time.Second); fake.Commands("IPHONE")[0].State != "ACKNOWLEDGED"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lock was never acknowledged: %+v", fake.Commands("IPHONE"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if fake.ConsoleLock("IPHONE") == "" {
+		t.Fatal("no console lock")
+	}
+	later := client(t, fake, secret, nil)
+	col := webhook.NewCollector()
+	col.Expect(req.CommandUUID, "IPHONE")
+	col.Refer(req.CommandUUID, "IPHONE", ref)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	go later.Watch(ctx, col, func(err error) { t.Errorf("poll: %v", err) })
+	_ = col.Wait(ctx)
+	r := col.Results()[0]
+	if !r.Answered() || r.Response.Status != apple.StatusAcknowledged || r.Response.CommandUUID != req.CommandUUID {
+		t.Fatalf("%+v, want the referred lock's Acknowledged", r)
+	}
+}
+
 // TestLockRunNeverGuesses: a lock run reads its own command's state, never
 // the device's earlier lock, even when it sends after polling started.
 func TestLockRunNeverGuesses(t *testing.T) {

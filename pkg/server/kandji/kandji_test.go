@@ -424,6 +424,47 @@ func TestWatchDeliversUnderMdmctlsCommandUUID(t *testing.T) {
 	}
 }
 
+// TestStatusAsksAboutTheReferredLock: in a later session, the lock the
+// Result's Reference names is read, not one sent from Kandji's console
+// since (the device's newest, still pending).
+func TestStatusAsksAboutTheReferredLock(t *testing.T) {
+	s := start(t)
+	c, _ := client(t, s.URL)
+	first, most := kandji.FirstPoll, kandji.MaxPoll
+	kandji.FirstPoll, kandji.MaxPoll = 20*time.Millisecond, 50*time.Millisecond
+	t.Cleanup(func() { kandji.FirstPoll, kandji.MaxPoll = first, most })
+	req := lockRequest(mac.UDID)
+	d := enqueue(t, c, req)
+	if d.Reference == "" {
+		t.Fatalf("no reference: %+v", d)
+	}
+	for deadline := time.Now().Add(3 * time.Second); s.Locks(mac.UDID)[0].Status != kandji.StatusCompleted; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the lock never completed: %+v", s.Locks(mac.UDID))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.ConsoleLock(mac.UDID) == "" {
+		t.Fatal("no console lock")
+	}
+	later, _ := client(t, s.URL)
+	col := webhook.NewCollector()
+	col.Expect(req.CommandUUID, mac.UDID)
+	col.Refer(req.CommandUUID, mac.UDID, d.Reference)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); later.Watch(ctx, col, func(err error) { t.Error(err) }) }()
+	waitCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_ = col.Wait(waitCtx)
+	cancel()
+	stop()
+	<-done
+	r := col.Results()[0]
+	if !r.Answered() || r.Response.Status != apple.StatusAcknowledged || r.Response.CommandUUID != req.CommandUUID {
+		t.Fatalf("%+v, want the referred lock's Acknowledged", r)
+	}
+}
+
 func TestPacerSpacesRequests(t *testing.T) {
 	p := &kandji.Pacer{Burst: 2, Every: 50 * time.Millisecond}
 	start := time.Now()

@@ -23,10 +23,11 @@ const pollWorkers = 4
 
 // Watch polls each awaited device's command list and delivers its lock's
 // status, under mdmctl's CommandUUID, until ctx ends. A lock this session
-// sent is known by Kandji's command UUID (or the time it was sent); for
-// one it did not (mdmctl status in a later run: Kandji's list does not
-// carry mdmctl's CommandUUID, and the history keeps no reference) the
-// device's newest lock in Kandji is taken for it. NotNow is delivered
+// sent is known by Kandji's command UUID (or the time it was sent); one it
+// did not (mdmctl status in a later run: Kandji's list does not carry
+// mdmctl's CommandUUID) is known by the Result's Reference, Kandji's UUID
+// as the history kept it, and without one the device's newest lock in
+// Kandji is taken for it. NotNow is delivered
 // once per time Kandji records it. Polling errors go to onError (which may
 // be nil); the devices concerned stay unanswered.
 func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func(error)) {
@@ -43,7 +44,8 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			key lockKey
 			sl  sentLock
 			// adopt: a lock this session did not send (mdmctl status,
-			// in a later run): the device's newest lock is taken for it.
+			// in a later run): the one its Reference names, else the
+			// device's newest lock.
 			adopt bool
 			cmd   *command
 			err   error
@@ -55,6 +57,9 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 			}
 			k := lockKey{r.CommandUUID, r.ID}
 			sl, ok := c.sentLock(k.commandUUID, k.id)
+			if !ok {
+				sl.ref = r.Reference
+			}
 			round = append(round, &polled{key: k, sl: sl, adopt: !ok})
 		}
 		var wg sync.WaitGroup

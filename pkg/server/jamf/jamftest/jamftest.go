@@ -197,6 +197,23 @@ func (s *Server) Commands(udid string) []Command {
 	return out
 }
 
+// ConsoleLock queues a DEVICE_LOCK for the device with udid as an admin
+// does in Jamf's console, outside mdmctl, and returns its uuid. It stays
+// pending: the device has not fetched it yet.
+func (s *Server) ConsoleLock(udid string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		if strings.EqualFold(d.UDID, udid) && d.managementID != "" {
+			c := &Command{UUID: uuid.NewString(), ManagementID: d.managementID, UDID: d.UDID, Type: "DEVICE_LOCK",
+				State: "PENDING", Sent: time.Now().UTC()}
+			s.commands = append(s.commands, c)
+			return c.UUID
+		}
+	}
+	return ""
+}
+
 // ManagementID returns the management ID of the device with udid.
 func (s *Server) ManagementID(udid string) string {
 	s.mu.Lock()

@@ -17,7 +17,8 @@
 // offset, status 1 pending, 2 running, 3 completed, 4 failed, 5 NotNow;
 // GET .../secrets/unlockpin: {"pin"}. Throttle answers 429 with Retry-After;
 // DropReplies takes a lock and closes the connection without a reply;
-// HideLocks makes the command list lag behind the lock action.
+// HideLocks makes the command list lag behind the lock action;
+// ConsoleLock adds a lock sent from outside mdmctl.
 // Not modelled (unconfirmed in Kandji's documentation): the exact error
 // bodies, the 429 body, Android and Windows devices, blueprints.
 package kandjitest
@@ -207,6 +208,22 @@ func (s *Server) HideLocks(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hide = n
+}
+
+// ConsoleLock records a lock for the device with udid sent from Kandji's
+// web console, outside mdmctl, and returns its UUID. It stays pending: the
+// device has not fetched it yet.
+func (s *Server) ConsoleLock(udid string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		if d.UDID == udid {
+			c := &command{uuid: uuid.NewString(), requestType: apple.RequestTypeDeviceLock, status: 1, requested: time.Now().UTC()}
+			d.commands = append(d.commands, c)
+			return c.uuid
+		}
+	}
+	return ""
 }
 
 // Locks returns the locks the tenant holds for the device with udid,
