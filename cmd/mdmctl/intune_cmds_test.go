@@ -35,8 +35,10 @@ func init() {
 	kindCommands["intune-cert"] = cmdIntuneCert
 	kindCommands["intune-pin-is"] = cmdIntunePINIs
 	kindCommands["intune-pin-escrowed"] = cmdIntunePINEscrowed
-	// The secret, any access token the stand-in issues, any private key.
-	scriptSecrets = append(scriptSecrets, "intune-test-secret", "graph-token-", "PRIVATE KEY-----")
+	kindCommands["intune-late-pin"] = cmdIntuneLatePIN
+	// The secret, any access token the stand-in issues, any private key,
+	// the PIN it makes late.
+	scriptSecrets = append(scriptSecrets, "intune-test-secret", "graph-token-", "PRIVATE KEY-----", intuneLatePIN)
 }
 
 var fakeIntunes sync.Map // workdir -> *intunetest.Server
@@ -47,6 +49,9 @@ const (
 	intuneClientID = "6731de76-14a6-49ae-97bc-6eba6914391e"
 	intuneSecret   = "intune-test-secret"
 )
+
+// intuneLatePIN is the PIN every Mac gets after intune-late-pin.
+const intuneLatePIN = "604213"
 
 // intuneFailingMac is the stand-in's Mac that answers its lock with an error.
 const intuneFailingMac = "FA11ED00-0000-4000-8000-000000000F01"
@@ -185,6 +190,18 @@ func cmdIntuneHidePIN(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: intune-hide-pin")
 	}
 	fakeIntune(ts).HidePIN(true)
+}
+
+// cmdIntuneLatePIN makes Intune make each Mac's unlock PIN, intuneLatePIN
+// ($INTUNE_LATE_PIN), DELAY after the lock: the Mac takes the lock only then.
+func cmdIntuneLatePIN(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: intune-late-pin DELAY")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	fakeIntune(ts).MakePINsLate(d, intuneLatePIN)
+	ts.Setenv("INTUNE_LATE_PIN", intuneLatePIN)
 }
 
 // cmdIntuneOffline makes a device stop checking in: its locks stay pending.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
@@ -361,6 +362,8 @@ func (s *sender) report(c Command, res *server.Result) {
 			rd.PIN = t.Lock.PIN
 		case d.PIN != "":
 			rd.PIN = s.keepPIN(c, t, d.PIN, &rd)
+		case d.PINNote != "":
+			rd.Error, rd.PINNote = joinReason(rd.Error, d.PINNote), d.PINNote
 		}
 		rd.Reference = d.Reference
 		s.emit(rd)
@@ -380,6 +383,21 @@ func (s *sender) keepPIN(c Command, t *Target, pin string, rd *report.Device) st
 		return ""
 	}
 	return pin
+}
+
+// withLatePIN is d once the PIN its server published after the result is
+// kept (Session.PINs): the PIN for its line, which shows it only with
+// --show-pins, and no more note saying where else the PIN is.
+func withLatePIN(d report.Device, pin string) report.Device {
+	switch {
+	case d.PINNote == "":
+	case d.Error == d.PINNote:
+		d.Error = ""
+	default:
+		d.Error = strings.TrimSuffix(d.Error, "; "+d.PINNote)
+	}
+	d.PIN, d.PINNote = pin, ""
+	return d
 }
 
 func joinReason(a, b string) string {

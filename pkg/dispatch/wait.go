@@ -25,6 +25,8 @@ type Join struct {
 	// waiting for the queue outcome.
 	held    map[joinKey]report.Device
 	answers map[joinKey]webhook.Answer
+	// pins are PINs kept before the queue outcome came (see PIN).
+	pins map[joinKey]string
 }
 
 type joinKey struct{ uuid, id string }
@@ -32,7 +34,7 @@ type joinKey struct{ uuid, id string }
 // NewJoin waits through c (whose OnAnswer it takes) and reports through emit.
 func NewJoin(c *webhook.Collector, emit Emit) *Join {
 	j := &Join{collector: c, emit: emit, expected: map[string]string{},
-		held: map[joinKey]report.Device{}, answers: map[joinKey]webhook.Answer{}}
+		held: map[joinKey]report.Device{}, answers: map[joinKey]webhook.Answer{}, pins: map[joinKey]string{}}
 	c.OnAnswer = j.answer
 	return j
 }
@@ -66,6 +68,10 @@ func awaitsAnswer(o report.Outcome) bool {
 func (j *Join) Queued(d report.Device) {
 	k := joinKey{d.CommandUUID, d.ID}
 	j.mu.Lock()
+	if pin, ok := j.pins[k]; ok {
+		delete(j.pins, k)
+		d = withLatePIN(d, pin)
+	}
 	a, answered := j.answers[k]
 	delete(j.answers, k)
 	wait := awaitsAnswer(d.Outcome) && !answered
@@ -82,6 +88,21 @@ func (j *Join) Queued(d report.Device) {
 		j.collector.Forget(d.CommandUUID, d.ID)
 		j.emit(d)
 	}
+}
+
+// PIN takes a PIN the server published after the device's queue outcome
+// (Session.PINs), once it is kept: the device's line, if it is not out
+// yet, carries it instead of saying where else the PIN is. Call it before
+// the device's answer is delivered.
+func (j *Join) PIN(uuid, id, pin string) {
+	k := joinKey{uuid, id}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if d, held := j.held[k]; held {
+		j.held[k] = withLatePIN(d, pin)
+		return
+	}
+	j.pins[k] = pin // its queue outcome is still to come
 }
 
 // answer receives a final answer from the collector; the answer may beat

@@ -140,3 +140,41 @@ func TestJoinFollowsASplit(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+// TestJoinLatePIN: a PIN kept after the queue outcome, or before it came,
+// goes on the device's one line, which no longer says where else the PIN
+// is; the rest of its reason stays, and a no-answer line keeps its own.
+func TestJoinLatePIN(t *testing.T) {
+	const note = "the PIN is on the server"
+	for _, tc := range []struct {
+		name             string
+		pinFirst, answer bool
+		reason, want     string
+	}{
+		{"kept while held", false, true, "", ""},
+		{"kept before the queue outcome", true, true, "not resent", "not resent"},
+		{"no answer", false, false, "", "no answer yet: the command stays queued for its next check-in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			col := webhook.NewCollector()
+			var got []report.Device
+			j := NewJoin(col, func(d report.Device) { got = append(got, d) })
+			j.Expect([]Command{{UUID: "U", Targets: []*Target{{ID: "A"}}}})
+			d := report.Device{ID: "A", CommandUUID: "U", Outcome: report.Queued, Error: joinReason(tc.reason, note), PINNote: note}
+			if tc.pinFirst {
+				j.PIN("U", "A", "604213")
+				j.Queued(d)
+			} else {
+				j.Queued(d)
+				j.PIN("U", "A", "604213")
+			}
+			if tc.answer {
+				col.Deliver(apple.Response{Status: apple.StatusAcknowledged, CommandUUID: "U", UDID: "A"})
+			}
+			j.Finish()
+			if len(got) != 1 || got[0].PIN != "604213" || got[0].Error != tc.want || got[0].PINNote != "" {
+				t.Fatalf("%+v: want one line with the PIN, reason %q", got, tc.want)
+			}
+		})
+	}
+}

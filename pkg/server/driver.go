@@ -152,6 +152,16 @@ type Session struct {
 	// in-process server's, or answers polled from the server); otherwise
 	// --wait runs a webhook receiver.
 	Answers func(*webhook.Collector)
+	// PINs, when set, takes the run's keep for a PIN the server publishes
+	// after Enqueue returned without it (DeviceResult.PINNote): the
+	// session's answer watcher calls keep with the device's CommandUUID,
+	// target ID and PIN, once per device, before it delivers that device's
+	// answer, and shows, logs or returns the PIN nowhere else. keep escrows
+	// the PIN before anything may show it; an error means it was not kept,
+	// and the device's line still says where the PIN is. A run that
+	// escrows calls it before Answers; one that does not leaves the PIN on
+	// the server.
+	PINs func(keep func(commandUUID, id, pin string) error)
 	// Facts, when set (Capabilities.Inventory), looks devices up on the
 	// server; devices it does not know are absent from the map.
 	Facts func(ctx context.Context, ids []string) map[string]apple.Device

@@ -85,6 +85,10 @@ type DeviceResult struct {
 	// PIN is the unlock PIN the server made for the device, when it makes
 	// its own: a secret, escrowed before it is shown or logged anywhere.
 	PIN string
+	// PINNote, when the server makes the device's PIN but has not returned
+	// it (PIN empty), says where the PIN is meanwhile; the device's line
+	// shows it until the session's watcher hands the PIN over (Session.PINs).
+	PINNote string
 }
 
 // Result is the server's answer to a Request: a DeviceResult per device it

@@ -81,11 +81,14 @@ func runLockWith(t *testing.T, srv server.Server, fake *fakeServer, d server.Dri
 		OpenHistory: func(s config.Settings) (*history.Store, error) { return history.Open(s.History) },
 		OSUser:      func() string { return "tester" },
 		Connect: func(context.Context, config.Settings, connect.Options) (*connect.Connection, error) {
-			return &connect.Connection{
-				Session: &server.Session{Server: srv, Name: "fake", Close: func() {},
-					Answers: func(c *webhook.Collector) { fake.mu.Lock(); fake.collector = c; fake.mu.Unlock() }},
-				Driver: d,
-			}, nil
+			session := &server.Session{Server: srv, Name: "fake", Close: func() {},
+				Answers: func(c *webhook.Collector) { fake.mu.Lock(); fake.collector = c; fake.mu.Unlock() }}
+			if late, ok := srv.(interface {
+				KeepPINs(func(commandUUID, id, pin string) error)
+			}); ok {
+				session.PINs = late.KeepPINs
+			}
+			return &connect.Connection{Session: session, Driver: d}, nil
 		},
 	}
 	opts, err := parseLock(f, args)

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/escrow"
@@ -70,6 +72,98 @@ func TestServerPINIsEscrowedBeforeShown(t *testing.T) {
 	raw, _ := os.ReadFile(esc)
 	if !strings.Contains(string(raw), "911111") {
 		t.Fatal("escrow is not in clear without a recipient")
+	}
+}
+
+// latePINMaker makes each device's PIN after its lock returned, as Intune
+// may: the lock's result says where the PIN is meanwhile; with --wait the
+// session's watcher hands the PIN over, then the device answers.
+type latePINMaker struct {
+	fakeServer
+	escrow string
+	wg     sync.WaitGroup
+	keep   func(commandUUID, id, pin string) error
+	// escrowed records, per device, whether the escrow held its PIN when
+	// its answer went out.
+	escrowed map[string]bool
+}
+
+const latePIN = "604213"
+
+func (p *latePINMaker) KeepPINs(keep func(commandUUID, id, pin string) error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keep = keep
+}
+
+func (p *latePINMaker) Enqueue(_ context.Context, req server.Request) (*server.Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = append(p.requests, req)
+	res := &server.Result{}
+	for _, id := range req.IDs {
+		res.Devices = append(res.Devices, server.DeviceResult{ID: id, Outcome: server.Queued, Reference: "action-" + id,
+			PINNote: "the server has not shown this Mac's PIN yet: read it on the server"})
+	}
+	if p.keep == nil {
+		return res, nil // nothing waits: the PIN stays on the server
+	}
+	p.wg.Add(1)
+	go func() { // the watcher, once Enqueue returned
+		defer p.wg.Done()
+		time.Sleep(20 * time.Millisecond)
+		for _, id := range req.IDs {
+			err := p.keep(req.CommandUUID, id, latePIN)
+			pins, _ := escrow.PINs(p.escrow)
+			p.mu.Lock()
+			p.escrowed[id] = err == nil && pins[[2]string{req.CommandUUID, id}] == latePIN
+			col := p.collector
+			p.mu.Unlock()
+			col.Deliver(apple.Response{Status: apple.StatusAcknowledged, CommandUUID: req.CommandUUID, UDID: id})
+		}
+	}()
+	return res, nil
+}
+
+// TestLatePINIsEscrowedBeforeTheAnswer: with --wait, a PIN the server
+// publishes after the lock returned is escrowed before the device's line
+// goes out; the line no longer says the PIN is elsewhere, and shows it
+// only with --show-pins. Without --wait nothing is kept.
+func TestLatePINIsEscrowedBeforeTheAnswer(t *testing.T) {
+	for _, show := range []bool{false, true} {
+		esc := filepath.Join(t.TempDir(), "pins.txt")
+		srv := &latePINMaker{escrow: esc, escrowed: map[string]bool{}}
+		args := "--yes --udid A --udid B --platform macos --model Mac14,2 --os-version 14.5 --wait=5s -o json --pin-escrow " + esc
+		if show {
+			args += " --show-pins"
+		}
+		stdout, stderr, err := runLockWith(t, srv, &srv.fakeServer, serverPINKind, args, nil)
+		srv.wg.Wait()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, stderr)
+		}
+		if !srv.escrowed["A"] || !srv.escrowed["B"] {
+			t.Fatalf("escrow held the PIN when the answer went out: %v", srv.escrowed)
+		}
+		if pins, err := escrow.PINs(esc); err != nil || len(pins) != 2 {
+			t.Fatalf("escrow holds %v (%v), want both devices' PINs", pins, err)
+		}
+		if strings.Count(stdout, `"outcome": "acknowledged"`) != 2 || strings.Contains(stdout, "read it on the server") {
+			t.Fatalf("want both acknowledged, neither saying the PIN is elsewhere:\n%s", stdout)
+		}
+		if got := strings.Count(stdout, latePIN); (got == 2) != show || (got == 0) == show || strings.Contains(stderr, latePIN) {
+			t.Fatalf("--show-pins %t: the PIN shows %d times; stdout:\n%s\nstderr:\n%s", show, got, stdout, stderr)
+		}
+	}
+
+	esc := filepath.Join(t.TempDir(), "pins.txt")
+	srv := &latePINMaker{escrow: esc, escrowed: map[string]bool{}}
+	stdout, stderr, err := runLockWith(t, srv, &srv.fakeServer, serverPINKind, "--udid A --platform macos --model Mac14,2 --os-version 14.5 --pin-escrow "+esc, nil)
+	if err != nil || !strings.Contains(stdout, "read it on the server") {
+		t.Fatalf("without --wait: err %v, want the line to say where the PIN is:\n%s\n%s", err, stdout, stderr)
+	}
+	if pins, _ := escrow.PINs(esc); len(pins) != 0 {
+		t.Fatalf("escrow holds %v without --wait", pins)
 	}
 }
 

@@ -475,14 +475,17 @@ func (r *runner) send(ctx context.Context, conn *connect.Connection, feed *conne
 	if opts.CommandUUID == "" {
 		sendOpts.NewUUID = opts.NewUUID
 	}
+	// keepLate escrows a PIN the server publishes after its lock returned.
+	var keepLate func(commandUUID, id, pin string) error
 	if r.escrows() {
 		esc, err := openEscrow(opts.PINEscrow, r.recipients)
 		if err != nil {
 			return err
 		}
 		defer esc.Close()
+		keepLate = escrowPIN(esc, opts.Now)
 		sendOpts.BeforeSend = escrowPINs(esc, opts.Now)
-		sendOpts.KeepPIN = escrowServerPIN(esc, opts.Now)
+		sendOpts.KeepPIN = func(c dispatch.Command, t *dispatch.Target, pin string) error { return keepLate(c.UUID, t.ID, pin) }
 	}
 	emit := dispatch.Emit(r.emit)
 	if j := r.journal; j != nil {
@@ -494,7 +497,7 @@ func (r *runner) send(ctx context.Context, conn *connect.Connection, feed *conne
 		sendOpts.BeforeSend = h.beforeSend(sendOpts.BeforeSend)
 	}
 	if opts.Wait > 0 && !conn.Synchronous {
-		return r.sendAndWait(ctx, conn, feed, cmds, later, sendOpts, devices)
+		return r.sendAndWait(ctx, conn, feed, cmds, later, sendOpts, keepLate, devices)
 	}
 	// The first interrupt stops new requests and retries; attempts in
 	// flight finish within --timeout.
@@ -505,8 +508,9 @@ func (r *runner) send(ctx context.Context, conn *connect.Connection, feed *conne
 
 // sendAndWait sends, then waits up to --wait for every queued device's own
 // answer, reporting each device once: with its answer, its queue failure,
-// or as no-answer when the wait ends.
-func (r *runner) sendAndWait(ctx context.Context, conn *connect.Connection, feed *connect.AnswerFeed, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, devices int) error {
+// or as no-answer when the wait ends. keepLate, when set, escrows the PINs
+// the server publishes while the run waits (Session.PINs).
+func (r *runner) sendAndWait(ctx context.Context, conn *connect.Connection, feed *connect.AnswerFeed, cmds []dispatch.Command, later planLater, sendOpts dispatch.Options, keepLate func(commandUUID, id, pin string) error, devices int) error {
 	collector := webhook.NewCollector()
 	// Answers trickle in one at a time: each leaves at once.
 	join := dispatch.NewJoin(collector, func(d report.Device) {
@@ -514,6 +518,11 @@ func (r *runner) sendAndWait(ctx context.Context, conn *connect.Connection, feed
 		r.flush()
 	})
 	join.Expect(cmds)
+	if conn.PINs != nil && keepLate != nil {
+		late := &latePINs{keep: keepLate, join: join, warn: r.warn, server: conn.Name}
+		defer late.stop()
+		conn.PINs(late.take)
+	}
 	url, err := feed.Subscribe(collector, "--wait")
 	if err != nil {
 		return err
@@ -671,11 +680,11 @@ func escrowPINs(esc *escrow.File, now func() time.Time) func(dispatch.Command) e
 	}
 }
 
-// escrowServerPIN writes a PIN the server made to the escrow file, synced,
-// before the device's line shows it.
-func escrowServerPIN(esc *escrow.File, now func() time.Time) func(dispatch.Command, *dispatch.Target, string) error {
-	return func(c dispatch.Command, t *dispatch.Target, pin string) error {
-		return esc.Append(escrow.Record{ID: t.ID, CommandUUID: c.UUID, PIN: pin, Time: now().UTC()})
+// escrowPIN writes a PIN the server made to the escrow file, synced,
+// before the device's line shows it: with the lock's result, or later.
+func escrowPIN(esc *escrow.File, now func() time.Time) func(commandUUID, id, pin string) error {
+	return func(commandUUID, id, pin string) error {
+		return esc.Append(escrow.Record{ID: id, CommandUUID: commandUUID, PIN: pin, Time: now().UTC()})
 	}
 }
 

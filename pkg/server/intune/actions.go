@@ -83,12 +83,18 @@ func (c *Client) pinWait() time.Duration {
 // pinNote is a Mac's line when Intune has not shown its unlock PIN.
 const pinNote = "Intune has not shown this Mac's unlock PIN through Graph yet: read it in the Intune admin center (the device's overview) within 30 days"
 
-// readPIN reads the unlock PIN Intune made for this lock on a Mac, for up
-// to wait, paced; note says where the PIN is when it could not be read.
-func (c *Client) readPIN(ctx context.Context, dev *managedDevice, after time.Time, wait time.Duration) (pin, note string) {
+// readPIN reads the unlock PIN Intune made for this lock (uuid, id) on a
+// Mac, for up to wait, paced; note says where the PIN is when it could not
+// be read, and the lock is marked for --wait to look again (pinLate).
+func (c *Client) readPIN(ctx context.Context, uuid, id string, dev *managedDevice, after time.Time, wait time.Duration) (pin, note string) {
 	if !dev.mayBeMac() {
 		return "", ""
 	}
+	defer func() {
+		if pin == "" {
+			c.markPINLate(uuid, id)
+		}
+	}()
 	poll := c.PINPoll
 	if poll <= 0 {
 		poll = defaultPINPoll
@@ -120,19 +126,42 @@ func (c *Client) record(uuid, id string, s sentLock) {
 	c.sent[sentKey{uuid, id}] = s
 }
 
+func (c *Client) markPINLate(uuid, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := sentKey{uuid, id}
+	if s, ok := c.sent[k]; ok {
+		s.pinLate = true
+		c.sent[k] = s
+	}
+}
+
+// takeLatePIN returns the run's keep for the PIN of a lock whose Enqueue
+// returned without it, once: nil when there is none to keep, or no keep.
+func (c *Client) takeLatePIN(uuid, id string) func(commandUUID, id, pin string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := sentKey{uuid, id}
+	s, ok := c.sent[k]
+	if !ok || !s.pinLate || c.keepPIN == nil {
+		return nil
+	}
+	s.pinLate = false
+	c.sent[k] = s
+	return c.keepPIN
+}
+
+// KeepPINs takes the run's keep for PINs Intune publishes after Enqueue
+// returned (Session.PINs).
+func (c *Client) KeepPINs(keep func(commandUUID, id, pin string) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keepPIN = keep
+}
+
 func (c *Client) sentFor(uuid, id string) (sentLock, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s, ok := c.sent[sentKey{uuid, id}]
 	return s, ok
-}
-
-func joinNote(a, b string) string {
-	switch {
-	case a == "":
-		return b
-	case b == "":
-		return a
-	}
-	return a + "; " + b
 }

@@ -40,7 +40,8 @@ func init() {
 // Warning is what PlanLock tells the user before anything is sent.
 const Warning = "the intune kind takes no PIN, message or phone number: Intune makes each Mac's unlock PIN itself; " +
 	"mdmctl reads it from the lock's action result (remoteLockActionResult.unlockPin) and escrows it, " +
-	"and where Intune has not published it yet the Mac's line says so: it is then in the Intune admin center (the device's overview) for 30 days"
+	"and where Intune has not published it yet the Mac's line says so: it is then in the Intune admin center (the device's overview) for 30 days " +
+	"(with --wait, mdmctl escrows it if Intune publishes it before the Mac answers)"
 
 // PlanLock refuses what Graph's remoteLock cannot carry: it has no body,
 // so no PIN, message or phone number. Intune makes a Mac's PIN itself.
@@ -142,6 +143,7 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Name:    server.Origin(base),
 		Close:   closeSession,
 		Answers: answers,
+		PINs:    c.KeepPINs,
 		Serials: c.Serials,
 		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
 			known, err := c.Devices(ctx, ids)

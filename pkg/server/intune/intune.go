@@ -30,7 +30,8 @@
 //     (v1.0 schema). Whether Intune fills it in as soon as the action is
 //     recorded is not confirmed: Enqueue reads it for a few seconds after the
 //     lock and escrows it; when it is absent the device's line says it is in
-//     the Intune admin center.
+//     the Intune admin center, and --wait's polling hands a PIN Intune shows
+//     later to the run (Session.PINs), which escrows it.
 //   - Inventory: GET /v1.0/deviceManagement/managedDevices with $select and
 //     @odata.nextLink paging; $filter=serialNumber eq '...' for serials
 //     (Graph does not document which properties filter and ignores a filter
@@ -104,6 +105,9 @@ type Client struct {
 	mu    sync.Mutex
 	known map[string]*managedDevice // by the target ID it was resolved from
 	sent  map[sentKey]sentLock
+	// keepPIN is the run's keep for a PIN Intune publishes after Enqueue
+	// returned (Session.PINs); nil: such a PIN stays in Intune.
+	keepPIN func(commandUUID, id, pin string) error
 
 	indexMu   sync.Mutex
 	listed    bool
@@ -136,6 +140,9 @@ type sentLock struct {
 	device string
 	after  time.Time // its result started after this (zero: any)
 	at     time.Time // its own start, when known (a landed attempt found)
+	// pinLate: a Mac's lock whose Enqueue returned without the PIN; --wait
+	// hands it to keepPIN when Intune shows it, then clears this.
+	pinLate bool
 }
 
 func (c *Client) now() time.Time {
@@ -202,7 +209,7 @@ func (c *Client) lockOne(ctx context.Context, req server.Request, id string) (se
 		// A resumed run: an earlier run's attempt may be this remoteLock.
 		switch prior.ActionState {
 		case statePending, stateActive:
-			c.record(req.CommandUUID, id, sentLock{device: dev.ID, at: prior.start()})
+			c.record(req.CommandUUID, id, sentLock{device: dev.ID, at: prior.start(), pinLate: prior.UnlockPin == "" && dev.mayBeMac()})
 			return server.DeviceResult{ID: id, Outcome: server.Queued, Reference: ref, PIN: prior.UnlockPin,
 				Error: fmt.Sprintf("not resent: Intune holds a remoteLock for this device since %s (%s), an earlier attempt of this command", prior.StartDateTime, prior.ActionState)}, nil
 		default:
@@ -241,9 +248,9 @@ func (c *Client) lockOne(ctx context.Context, req server.Request, id string) (se
 	resp, body, sent, err := c.exchange(ctx, http.MethodPost, u, 64<<10, check)
 	landedResult := func(why string) (server.DeviceResult, error) {
 		c.record(req.CommandUUID, id, sentLock{device: dev.ID, after: after})
-		pin, note := c.readPIN(ctx, dev, after, 0)
-		return server.DeviceResult{ID: id, Outcome: server.Queued, Reference: ref, PIN: pin,
-			Error: joinNote("Intune recorded the remoteLock ("+why+"); not resent", note)}, nil
+		pin, note := c.readPIN(ctx, req.CommandUUID, id, dev, after, 0)
+		return server.DeviceResult{ID: id, Outcome: server.Queued, Reference: ref, PIN: pin, PINNote: note,
+			Error: "Intune recorded the remoteLock (" + why + "); not resent"}, nil
 	}
 	// settle decides a lock whose fate is unknown: if Intune shows a
 	// remoteLock started since the one before, it landed; if it shows none,
@@ -276,8 +283,8 @@ func (c *Client) lockOne(ctx context.Context, req server.Request, id string) (se
 	switch status := resp.StatusCode; {
 	case status == http.StatusNoContent || status == http.StatusOK || status == http.StatusAccepted:
 		c.record(req.CommandUUID, id, sentLock{device: dev.ID, after: after})
-		pin, note := c.readPIN(ctx, dev, after, c.pinWait())
-		return server.DeviceResult{ID: id, Outcome: server.Queued, Reference: ref, PIN: pin, Error: note}, nil
+		pin, note := c.readPIN(ctx, req.CommandUUID, id, dev, after, c.pinWait())
+		return server.DeviceResult{ID: id, Outcome: server.Queued, Reference: ref, PIN: pin, PINNote: note}, nil
 	case status == http.StatusNotFound:
 		text, _ := parseGraphError(resp, body)
 		return server.DeviceResult{ID: id, Outcome: server.Failed, Reference: ref, Error: "not queued: Intune no longer has this managed device (" + text + ")"}, nil

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,7 +131,7 @@ func TestPINNotExposedSaysWhereItIs(t *testing.T) {
 	s.HidePIN(true)
 	c, _ := client(t, s, secret)
 	d := enq(t, c, lock(mini.UDID))
-	if d.Outcome != server.Queued || d.PIN != "" || !strings.Contains(d.Error, "Intune admin center") {
+	if d.Outcome != server.Queued || d.PIN != "" || !strings.Contains(d.PINNote, "Intune admin center") {
 		t.Fatalf("%+v", d)
 	}
 }
@@ -500,5 +501,81 @@ func TestNotGraphJSON(t *testing.T) {
 	var pe *server.ProtocolError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err %v, want a protocol error", err)
+	}
+}
+
+// lateKeeper records the PINs --wait's watcher hands over, and whether the
+// device had answered by then.
+type lateKeeper struct {
+	mu       sync.Mutex
+	col      *webhook.Collector
+	pins     []string
+	answered bool
+}
+
+func (k *lateKeeper) keep(uuid, id, pin string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, r := range k.col.Results() {
+		k.answered = k.answered || (r.CommandUUID == uuid && r.ID == id && r.Answered())
+	}
+	k.pins = append(k.pins, uuid+" "+id+" "+pin)
+	return nil
+}
+
+// TestLatePINIsHandedToTheRun: a Mac's PIN Intune publishes after Enqueue
+// gave up reading it goes to the run's keep, once, before the Mac's
+// answer; a PIN Enqueue returned, and an iPhone, give none.
+func TestLatePINIsHandedToTheRun(t *testing.T) {
+	offline := intel
+	offline.Behavior = simdevice.Offline
+	s := start(t, mini, offline)
+	s.MakePINsLate(700*time.Millisecond, "")
+	c, _ := client(t, s, secret)
+	col := webhook.NewCollector()
+	k := &lateKeeper{col: col}
+	c.KeepPINs(k.keep)
+	req, idle := lock(mini.UDID), lock(intel.UDID)
+	for _, r := range []server.Request{req, idle} {
+		col.Expect(r.CommandUUID, r.IDs[0])
+		if d := enq(t, c, r); d.PIN != "" || !strings.Contains(d.PINNote, "Intune admin center") {
+			t.Fatalf("%+v: want no PIN yet, and where it is", d)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	go c.Watch(ctx, col, func(err error) { t.Error(err) })
+	<-ctx.Done() // the offline Mac never answers: its PIN is seen on every round
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	want := []string{req.CommandUUID + " " + mini.UDID + " " + s.Locks(mini.UDID)[0].PIN, idle.CommandUUID + " " + intel.UDID + " " + s.Locks(intel.UDID)[0].PIN}
+	slices.Sort(k.pins)
+	slices.Sort(want)
+	if !slices.Equal(k.pins, want) || k.answered {
+		t.Fatalf("kept %q (after the answer: %t), want %q, each once, before the answer", k.pins, k.answered, want)
+	}
+	if r := col.Results(); !r[0].Answered() || r[1].Answered() {
+		t.Fatalf("answers %+v: want the Mac's, not the offline Mac's", r)
+	}
+
+	// Enqueue read the PIN itself: nothing is handed over later.
+	s2 := start(t, mini, phone)
+	c2, _ := client(t, s2, secret)
+	col2 := webhook.NewCollector()
+	k2 := &lateKeeper{col: col2}
+	c2.KeepPINs(k2.keep)
+	for _, id := range []string{mini.UDID, phone.UDID} {
+		r := lock(id)
+		col2.Expect(r.CommandUUID, id)
+		enq(t, c2, r)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	go c2.Watch(ctx2, col2, func(err error) { t.Error(err) })
+	if err := col2.Wait(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	if len(k2.pins) != 0 {
+		t.Fatalf("kept %d PINs, want none", len(k2.pins))
 	}
 }

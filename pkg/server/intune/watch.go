@@ -117,6 +117,14 @@ func (c *Client) pollRound(ctx context.Context, col *webhook.Collector, onError 
 				if !a.sent.owns(rd.last) {
 					continue
 				}
+				if pin := rd.last.UnlockPin; pin != "" {
+					// Kept before the answer goes out, so the device's
+					// line has it; a PIN not kept stays in Intune, as
+					// the line already says.
+					if keep := c.takeLatePIN(a.uuid, a.id); keep != nil {
+						_ = keep(a.uuid, a.id, pin)
+					}
+				}
 				if resp, final := answer(a.uuid, a.id, rd.last); final {
 					col.DeliverFor(a.id, resp)
 				}

@@ -16,8 +16,8 @@
 // always empty in a list; GET .../managedDevices/{id} with $select (udid
 // and deviceActionResults only when selected; 404 ResourceNotFound); POST
 // .../managedDevices/{id}/remoteLock (no body, 204; a Mac gets a
-// six-digit unlockPin in its remoteLockActionResult); 429 with Retry-After
-// on demand; replies dropped after the lock took effect on demand.
+// six-digit unlockPin in its remoteLockActionResult, or one made later
+// on demand); 429 with Retry-After on demand; replies dropped after the lock took effect on demand.
 // Certificate credentials too (SetCertificate): a PS256 client assertion
 // naming the certificate by x5t#S256 (or the older RS256 with x5t), checked for its signature, audience,
 // issuer and lifetime. Not modelled: delegated auth, $top/$orderby,
@@ -25,6 +25,7 @@
 package intunetest
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -89,6 +90,8 @@ type Server struct {
 	downAfter  bool // a dropped reply takes Graph down (503) until Up
 	down       bool
 	hidePIN    bool
+	pinAfter   time.Duration // how long after the lock a Mac's PIN is made
+	pinFixed   string        // the PIN Intune makes, when set
 	locks      []Lock
 	requests   []string // method and path of every Graph request
 }
@@ -175,6 +178,16 @@ func (s *Server) HidePIN(hide bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hidePIN = hide
+}
+
+// MakePINsLate makes Intune make each Mac's unlock PIN after this long
+// rather than with the lock: until then its action result shows no
+// unlockPin, and the Mac gets no DeviceLock (which carries the PIN). pin,
+// when set, is the PIN every Mac gets, for tests that look for it.
+func (s *Server) MakePINsLate(after time.Duration, pin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pinAfter, s.pinFixed = after, pin
 }
 
 // SetOffline makes the device with this UDID, serial or managed ID stop
@@ -537,15 +550,30 @@ func (s *Server) remoteLock(w http.ResponseWriter, r *http.Request) {
 		"@odata.type": "#microsoft.graph.deviceActionResult", "actionName": "remoteLock", "actionState": "pending",
 		"startDateTime": now.Format(time.RFC3339Nano), "lastUpdatedDateTime": now.Format(time.RFC3339Nano),
 	}
+	var late time.Duration
 	if strings.EqualFold(d.OperatingSystem, "macOS") {
-		lock.PIN = randomDigits(6)
+		lock.PIN = cmp.Or(s.pinFixed, randomDigits(6))
 		result["@odata.type"] = "#microsoft.graph.remoteLockActionResult"
-		result["unlockPin"] = lock.PIN
+		if late = s.pinAfter; late == 0 {
+			result["unlockPin"] = lock.PIN
+		}
 	}
 	d.actions = slices.DeleteFunc(d.actions, func(a map[string]any) bool { return a["actionName"] == "remoteLock" })
 	d.actions = append(d.actions, result)
 	s.locks = append(s.locks, lock)
-	if b := d.Behavior; b != nil && !b.Offline() {
+	b := d.Behavior
+	online := b != nil && !b.Offline()
+	switch {
+	case late > 0:
+		time.AfterFunc(late, func() {
+			s.mu.Lock()
+			result["unlockPin"] = lock.PIN
+			s.mu.Unlock()
+			if online {
+				s.deliver(d, b, result, lock.PIN, 0)
+			}
+		})
+	case online:
 		go s.deliver(d, b, result, lock.PIN, 0)
 	}
 	drop := s.drop > 0
