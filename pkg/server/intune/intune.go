@@ -130,7 +130,7 @@ const (
 var ErrNoPush = errors.New("queuing without a push is not supported: Intune always notifies the device")
 
 // ErrNoInformation: Intune sends no command of the admin's own.
-var ErrNoInformation = errors.New("Intune cannot send DeviceInformation: Graph offers remoteLock, not MDM commands")
+var ErrNoInformation = errors.New("no DeviceInformation through Intune: Graph offers remoteLock, not MDM commands")
 
 type sentKey struct{ uuid, id string }
 

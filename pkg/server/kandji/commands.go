@@ -73,7 +73,7 @@ func (c *Client) Commands(ctx context.Context, deviceID string) ([]command, erro
 	case err != nil:
 		return nil, err
 	case !found:
-		return nil, fmt.Errorf("Kandji does not know device %s", deviceID)
+		return nil, fmt.Errorf("device %s is unknown to Kandji", deviceID)
 	}
 	out := first.Commands.Results
 	if n := first.Commands.Count; n > len(out) && len(out) > 0 {

@@ -104,7 +104,7 @@ func (c *Client) listAll(ctx context.Context) ([]listed, error) {
 	all := []listed{}
 	for page := 0; ; page++ {
 		if page == maxDevicePages {
-			return nil, fmt.Errorf("Kandji's device list goes on past %d pages", maxDevicePages)
+			return nil, fmt.Errorf("the Kandji device list goes on past %d pages", maxDevicePages)
 		}
 		var batch []listed
 		found, err := c.get(ctx, fmt.Sprintf("%s?limit=%d&offset=%d", DevicesPath, devicePage, page*devicePage), 8<<20, &batch, "device list")

@@ -169,7 +169,7 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	case req.NoPush:
 		return nil, ErrNoPush
 	case req.IsInformation():
-		return nil, errors.New("Kandji's API sends no DeviceInformation command of mdmctl's")
+		return nil, errors.New("no DeviceInformation through Kandji: its API sends no command of mdmctl's")
 	}
 	ids, err := c.resolve(ctx, req.IDs)
 	if err != nil {
@@ -485,7 +485,7 @@ func (c *Client) UnlockPIN(ctx context.Context, deviceID string) (string, error)
 	case err != nil:
 		return "", err
 	case !found || r.PIN == "":
-		return "", errors.New("Kandji holds no unlock PIN for this device")
+		return "", errors.New("no unlock PIN for this device in Kandji")
 	}
 	return r.PIN, nil
 }

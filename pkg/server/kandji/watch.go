@@ -76,7 +76,7 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 						p.err = err
 						return
 					case ids[p.key.id] == "":
-						p.err = fmt.Errorf("Kandji knows no device %s", p.key.id)
+						p.err = fmt.Errorf("device %s is unknown to Kandji", p.key.id)
 						return
 					}
 					p.sl.deviceID = ids[p.key.id]

@@ -518,7 +518,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	graphError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf(`{"_version": 3, "Message": "Resource not found for the segment 'managedDevices'. Operation ID (for customer support): 00000000-0000-0000-0000-000000000000"}`))
+	graphError(w, http.StatusNotFound, "ResourceNotFound", `{"_version": 3, "Message": "Resource not found for the segment 'managedDevices'. Operation ID (for customer support): 00000000-0000-0000-0000-000000000000"}`)
 }
 
 func (s *Server) remoteLock(w http.ResponseWriter, r *http.Request) {
