@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -167,16 +168,22 @@ func Answered(t *Target, in apple.Information) {
 
 // ObserveInventory adds what the server knows about each device as a
 // source of its own: the guard weighs it with the input, so a flag never
-// silently replaces the server's word.
-func ObserveInventory(ctx context.Context, ts []*Target, source string, lookup func(context.Context, []string) map[string]apple.Device) {
+// silently replaces the server's word. A failed lookup is warned about,
+// and the devices it could not read stay unknown to the guard; the send
+// then reports what the server says of them (a refused credential, exit 4,
+// on every device's line).
+func ObserveInventory(ctx context.Context, ts []*Target, source string, lookup func(context.Context, []string) (map[string]apple.Device, error), warn func(string)) {
 	ids := make([]string, len(ts))
 	for i, t := range ts {
 		ids[i] = t.ID
 	}
-	known := lookup(ctx, ids)
+	known, err := lookup(ctx, ids)
 	for _, t := range ts {
 		if k, ok := known[t.ID]; ok {
 			t.Observed = append(t.Observed, apple.Observation{Source: source, Device: k})
 		}
+	}
+	if err != nil {
+		warn(fmt.Sprintf("reading the %s: %v; the guard treats the devices it could not read as unknown", source, err))
 	}
 }

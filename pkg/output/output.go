@@ -302,3 +302,9 @@ func (Discard) Flush() error { return nil }
 
 // End ignores run.
 func (Discard) End(report.Run) error { return nil }
+
+// Warn prints a warning on stderr, in yellow where color is on, its text
+// escaped as any text from a server or device is.
+func Warn(io *iostreams.IOStreams, msg string) {
+	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+Escape(msg)))
+}

@@ -163,8 +163,9 @@ type Session struct {
 	// the server.
 	PINs func(keep func(commandUUID, id, pin string) error)
 	// Facts, when set (Capabilities.Inventory), looks devices up on the
-	// server; devices it does not know are absent from the map.
-	Facts func(ctx context.Context, ids []string) map[string]apple.Device
+	// server; devices it does not know are absent from the map. An error
+	// leaves out the devices it could not read, and says why.
+	Facts func(ctx context.Context, ids []string) (map[string]apple.Device, error)
 	// Serials, when set (Capabilities.SerialNumbers), maps serial numbers
 	// to the server's device IDs; serials it does not know are absent.
 	Serials func(ctx context.Context, serials []string) (map[string]string, error)
@@ -225,4 +226,34 @@ func DefaultKind() string {
 		}
 	}
 	return ""
+}
+
+// Poll runs a kind's polling for the answers a collector awaits (a server
+// with no webhook for them), from the moment a run starts waiting until
+// the session closes, and says how to close it: polling stopped, then
+// cfg.HTTP's idle connections closed. Each distinct polling error is
+// warned about once, after what ("polling Fleet for answers").
+func Poll(cfg Config, what string, watch func(ctx context.Context, col *webhook.Collector, onError func(error))) (answers func(*webhook.Collector), closeSession func()) {
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	warned := map[string]bool{}
+	onError := func(err error) { // called from the one polling goroutine
+		if msg := err.Error(); !warned[msg] && cfg.Warn != nil {
+			warned[msg] = true
+			cfg.Warn(what + ": " + msg)
+		}
+	}
+	answers = func(col *webhook.Collector) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watch(ctx, col, onError)
+		}()
+	}
+	closeSession = func() {
+		stop()
+		wg.Wait()
+		cfg.HTTP.CloseIdleConnections()
+	}
+	return answers, closeSession
 }

@@ -151,7 +151,7 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 	}
 	defer conn.Close()
 	if conn.Facts != nil {
-		dispatch.ObserveInventory(ctx, targets, conn.Name+" inventory", conn.Facts)
+		dispatch.ObserveInventory(ctx, targets, conn.Name+" inventory", conn.Facts, func(msg string) { output.Warn(opts.IO, msg) })
 	}
 	cmds, err := dispatch.PlanInformation(targets, conn.Limits, opts.NewUUID)
 	if err != nil {
@@ -167,7 +167,7 @@ func RunInspect(ctx context.Context, opts *InspectOptions) error {
 			return err
 		}
 		if warning != "" {
-			fmt.Fprintln(opts.IO.ErrOut, opts.IO.ColorErr().Yellow("warning: "+warning))
+			output.Warn(opts.IO, warning)
 		}
 		url, err := feed.Subscribe(inquiry.Collector, "devices inspect")
 		if err != nil {

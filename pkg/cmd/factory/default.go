@@ -162,7 +162,7 @@ func open(ctx context.Context, d server.Driver, cfg server.Config) (*connect.Con
 }
 
 func warn(streams *iostreams.IOStreams, msg string) {
-	fmt.Fprintln(streams.ErrOut, streams.ColorErr().Yellow("warning: "+output.Escape(msg)))
+	output.Warn(streams, msg)
 }
 
 func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {

@@ -168,10 +168,7 @@ func (r *runner) startProgress(total int) {
 	)
 }
 
-func (r *runner) warn(msg string) {
-	io := r.opts.IO
-	fmt.Fprintln(io.ErrOut, io.ColorErr().Yellow("warning: "+output.Escape(msg)))
-}
+func (r *runner) warn(msg string) { output.Warn(r.opts.IO, msg) }
 
 // warnLater keeps a warning for showWarnings.
 func (r *runner) warnLater(msg string) { r.pending = append(r.pending, msg) }
@@ -281,7 +278,7 @@ func (r *runner) resolve(ctx context.Context, in *collected) error {
 		if err := r.open(ctx); err != nil {
 			return err
 		}
-		dispatch.ObserveInventory(ctx, in.targets, r.conn.Name+" inventory", r.conn.Facts)
+		dispatch.ObserveInventory(ctx, in.targets, r.conn.Name+" inventory", r.conn.Facts, r.warn)
 	}
 	if len(in.serials) > 0 || d.Inventory {
 		// What the server knows of the devices may change their plans.

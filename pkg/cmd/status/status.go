@@ -259,7 +259,7 @@ func collect(ctx context.Context, opts *Options, settings config.Settings, store
 	defer cancel()
 	_ = collector.Wait(waitCtx)
 	if recordErr != nil {
-		fmt.Fprintln(opts.IO.ErrOut, opts.IO.ColorErr().Yellow("warning: "+recordErr.Error()+": the history misses some answers"))
+		output.Warn(opts.IO, recordErr.Error()+": the history misses some answers")
 	}
 	return true, nil
 }

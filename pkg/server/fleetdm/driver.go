@@ -2,12 +2,9 @@ package fleetdm
 
 import (
 	"context"
-	"fmt"
-	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/server"
-	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Kind names Fleet in settings.
@@ -31,7 +28,7 @@ func init() {
 
 func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 	fc := &Client{BaseURL: cfg.BaseURL, Token: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry}
-	answers, closeSession := watch(fc, cfg)
+	answers, closeSession := server.Poll(cfg, "polling Fleet for answers", fc.Watch)
 	return &server.Session{
 		Server:  fc,
 		Name:    server.Origin(cfg.BaseURL),
@@ -40,40 +37,8 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Serials: func(ctx context.Context, serials []string) (map[string]string, error) {
 			return fc.Serials(ctx, serials, cfg.Concurrency)
 		},
-		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
-			known, err := fc.Devices(ctx, ids, cfg.Concurrency)
-			if err != nil {
-				cfg.Warn(fmt.Sprintf("reading device facts from Fleet: %v; the guard treats the devices it could not read as unknown", err))
-			}
-			return known
+		Facts: func(ctx context.Context, ids []string) (map[string]apple.Device, error) {
+			return fc.Devices(ctx, ids, cfg.Concurrency)
 		},
 	}, nil
-}
-
-// watch polls Fleet for answers (it has no webhook for them) from the
-// moment a run starts waiting until the session closes; each distinct
-// polling error is warned about once.
-func watch(fc *Client, cfg server.Config) (func(*webhook.Collector), func()) {
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	warned := map[string]bool{}
-	onError := func(err error) { // called from the one polling goroutine
-		if msg := err.Error(); !warned[msg] {
-			warned[msg] = true
-			cfg.Warn("polling Fleet for answers: " + msg)
-		}
-	}
-	answers := func(col *webhook.Collector) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fc.Watch(ctx, col, onError)
-		}()
-	}
-	closeSession := func() {
-		stop()
-		wg.Wait()
-		cfg.HTTP.CloseIdleConnections()
-	}
-	return answers, closeSession
 }

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/oauth"
-	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Kind names Intune in settings.
@@ -137,7 +135,7 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		tokens = &CertSource{TokenURL: tokenURL, ClientID: cfg.User, Scope: scope, Key: key, Cert: cert, HTTP: cfg.HTTP}
 	}
 	c := &Client{BaseURL: base, Tokens: tokens, HTTP: cfg.HTTP, Retry: cfg.Retry, Concurrency: cfg.Concurrency}
-	answers, closeSession := watch(c, cfg)
+	answers, closeSession := server.Poll(cfg, "polling Intune for action results", c.Watch)
 	return &server.Session{
 		Server:  c,
 		Name:    server.Origin(base),
@@ -145,40 +143,6 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Answers: answers,
 		PINs:    c.KeepPINs,
 		Serials: c.Serials,
-		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
-			known, err := c.Devices(ctx, ids)
-			if err != nil {
-				cfg.Warn(fmt.Sprintf("reading device facts from Intune: %v; the guard treats the devices it could not read as unknown", err))
-			}
-			return known
-		},
+		Facts:   c.Devices,
 	}, nil
-}
-
-// watch polls Intune for the action results col awaits, from the moment a
-// run starts waiting until the session closes; each distinct polling error
-// is warned about once.
-func watch(c *Client, cfg server.Config) (func(*webhook.Collector), func()) {
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	warned := map[string]bool{}
-	onError := func(err error) { // called from the one polling goroutine
-		if msg := err.Error(); !warned[msg] {
-			warned[msg] = true
-			cfg.Warn("polling Intune for action results: " + msg)
-		}
-	}
-	answers := func(col *webhook.Collector) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.Watch(ctx, col, onError)
-		}()
-	}
-	closeSession := func() {
-		stop()
-		wg.Wait()
-		cfg.HTTP.CloseIdleConnections()
-	}
-	return answers, closeSession
 }

@@ -3,13 +3,10 @@ package jamf
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/exitcode"
 	"github.com/mdmctl/mdmctl/pkg/server"
-	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Kind names Jamf Pro in settings.
@@ -51,52 +48,13 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		return nil, exitcode.Usagef("the jamf kind needs the API client's ID: set MDMCTL_API_USER, --api-user or api-user in the context, with the client secret as the API key")
 	}
 	jc := New(cfg.BaseURL, cfg.User, cfg.APIKey, limitClient(cfg.HTTP, MaxConnections), cfg.Retry)
-	answers, closeSession := watch(jc, cfg)
+	answers, closeSession := server.Poll(cfg, "polling Jamf Pro for answers", jc.Watch)
 	return &server.Session{
 		Server:  jc,
 		Name:    server.Origin(cfg.BaseURL),
 		Close:   closeSession,
 		Answers: answers,
 		Serials: jc.Serials,
-		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
-			known, err := jc.Devices(ctx, ids)
-			if err != nil {
-				warn(cfg, fmt.Sprintf("reading device facts from Jamf Pro: %v; the guard treats the devices it could not read as unknown", err))
-			}
-			return known
-		},
+		Facts:   jc.Devices,
 	}, nil
-}
-
-func warn(cfg server.Config, msg string) {
-	if cfg.Warn != nil {
-		cfg.Warn(msg)
-	}
-}
-
-// watch polls Jamf for answers from the moment a run starts waiting until
-// the session closes; each distinct polling error is warned about once.
-func watch(jc *Client, cfg server.Config) (func(*webhook.Collector), func()) {
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	warned := map[string]bool{}
-	onError := func(err error) { // called from the one polling goroutine
-		if msg := err.Error(); !warned[msg] {
-			warned[msg] = true
-			warn(cfg, "polling Jamf Pro for answers: "+msg)
-		}
-	}
-	answers := func(col *webhook.Collector) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			jc.Watch(ctx, col, onError)
-		}()
-	}
-	closeSession := func() {
-		stop()
-		wg.Wait()
-		cfg.HTTP.CloseIdleConnections()
-	}
-	return answers, closeSession
 }

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/server"
-	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
 // Kind names Kandji in settings.
@@ -63,46 +61,13 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 	}
 	kc := &Client{BaseURL: base, Token: cfg.APIKey, HTTP: cfg.HTTP, Retry: cfg.Retry,
 		Workers: min(max(cfg.Concurrency, 1), 8), Pace: NewPacer()}
-	answers, closeSession := watch(kc, cfg)
+	answers, closeSession := server.Poll(cfg, "polling Kandji for answers", kc.Watch)
 	return &server.Session{
 		Server:  kc,
 		Name:    server.Origin(cfg.BaseURL),
 		Close:   closeSession,
 		Answers: answers,
 		Serials: kc.Serials,
-		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
-			known, err := kc.Devices(ctx, ids)
-			if err != nil && cfg.Warn != nil {
-				cfg.Warn(fmt.Sprintf("reading device facts from Kandji: %v; the guard treats the devices it could not read as unknown", err))
-			}
-			return known
-		},
+		Facts:   kc.Devices,
 	}, nil
-}
-
-// watch polls Kandji for answers from the moment a run starts waiting
-// until the session closes; each distinct polling error is warned once.
-func watch(kc *Client, cfg server.Config) (func(*webhook.Collector), func()) {
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	warned := map[string]bool{}
-	onError := func(err error) { // called from the one polling goroutine
-		if msg := err.Error(); !warned[msg] && cfg.Warn != nil {
-			warned[msg] = true
-			cfg.Warn("polling Kandji for answers: " + msg)
-		}
-	}
-	answers := func(col *webhook.Collector) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kc.Watch(ctx, col, onError)
-		}()
-	}
-	closeSession := func() {
-		stop()
-		wg.Wait()
-		cfg.HTTP.CloseIdleConnections()
-	}
-	return answers, closeSession
 }

@@ -580,7 +580,7 @@ func TestServerURLWithTheAPIPrefix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		facts := sess.Facts(context.Background(), []string{mac.UDID})
+		facts, _ := sess.Facts(context.Background(), []string{mac.UDID})
 		sess.Close()
 		if facts[mac.UDID].Model != mac.Model {
 			t.Errorf("%s: facts %v", suffix, facts)

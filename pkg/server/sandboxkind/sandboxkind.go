@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/httpclient"
 	"github.com/mdmctl/mdmctl/pkg/sandbox"
 	"github.com/mdmctl/mdmctl/pkg/server"
@@ -60,7 +61,9 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Name:    Kind,
 		Close:   sb.Close,
 		Answers: sb.Subscribe,
-		Facts:   sb.Facts,
+		Facts: func(ctx context.Context, ids []string) (map[string]apple.Device, error) {
+			return sb.Facts(ctx, ids), nil // in memory: nothing to fail
+		},
 		Serials: serials,
 	}, nil
 }

@@ -45,12 +45,6 @@ func open(_ context.Context, cfg server.Config) (*server.Session, error) {
 		Serials: func(ctx context.Context, serials []string) (map[string]string, error) {
 			return c.Serials(ctx, serials)
 		},
-		Facts: func(ctx context.Context, ids []string) map[string]apple.Device {
-			known, err := c.Devices(ctx, ids)
-			if err != nil && cfg.Warn != nil {
-				cfg.Warn(fmt.Sprintf("reading device facts from SimpleMDM: %v; the guard treats the devices it could not read as unknown", err))
-			}
-			return known
-		},
+		Facts: c.Devices,
 	}, nil
 }
