@@ -1,5 +1,5 @@
 // Package servertest holds what the stand-ins for servers that cannot run
-// here (MicroMDM, Fleet) share.
+// here (MicroMDM, Fleet, Jamf Pro, Kandji, SimpleMDM, Intune) share.
 package servertest
 
 import (
@@ -28,4 +28,20 @@ func Plist(t testing.TB, req server.Request) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// CloseWithoutReply closes the connection of w's request with no reply, as
+// a crash or a proxy timeout after the server acted does. false: w cannot
+// be taken over, and the caller answers as usual.
+func CloseWithoutReply(w http.ResponseWriter) bool {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }

@@ -280,13 +280,7 @@ func (s *Server) dropped(w http.ResponseWriter) bool {
 		return false
 	}
 	s.drop--
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-			return true
-		}
-	}
-	return false
+	return servertest.CloseWithoutReply(w)
 }
 
 // checkInDelay stands for the time a woken device takes to fetch a command,

@@ -583,11 +583,8 @@ func (s *Server) remoteLock(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
+		if servertest.CloseWithoutReply(w) {
+			return
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

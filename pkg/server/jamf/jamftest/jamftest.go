@@ -617,11 +617,8 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
+		if servertest.CloseWithoutReply(w) {
+			return
 		}
 	}
 	servertest.WriteJSON(w, http.StatusCreated, out)

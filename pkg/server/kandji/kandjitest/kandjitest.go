@@ -396,11 +396,8 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.drop > 0 {
 		s.drop--
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
+		if servertest.CloseWithoutReply(w) {
+			return
 		}
 	}
 	servertest.WriteJSON(w, http.StatusOK, reply)
