@@ -121,7 +121,9 @@ func Start(clientID, secret string, devices ...Device) *Server {
 	mux.HandleFunc("GET /api/v2/mobile-devices/{id}", s.api(s.mobile))
 	mux.HandleFunc("POST /api/v2/mdm/commands", s.api(s.post))
 	mux.HandleFunc("GET /api/v2/mdm/commands", s.api(s.list))
-	s.Server = httptest.NewServer(mux)
+	// Started once s.Server is set: handlers read s.URL.
+	s.Server = httptest.NewUnstartedServer(mux)
+	s.Start()
 	return s
 }
 

@@ -126,7 +126,9 @@ func Start(token string, devices ...Device) *Server {
 	mux.HandleFunc("POST /api/v1/devices/{id}/action/lock", s.auth("lock", s.lock))
 	mux.HandleFunc("GET /api/v1/devices/{id}/commands", s.auth("commands", s.commands))
 	mux.HandleFunc("GET /api/v1/devices/{id}/secrets/unlockpin", s.auth("unlockpin", s.unlockPIN))
-	s.Server = httptest.NewServer(mux)
+	// Started once s.Server is set: handlers read s.URL.
+	s.Server = httptest.NewUnstartedServer(mux)
+	s.Start()
 	return s
 }
 
