@@ -35,7 +35,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
@@ -64,9 +63,6 @@ type Client struct {
 	own sync.Map
 	// seen holds the hosts looked up so far (ID -> *host).
 	seen sync.Map
-	// ranCommands: this client sent through the raw path, so a command
-	// Fleet does not know may still be on its way there.
-	ranCommands atomic.Bool
 }
 
 var _ server.Server = (*Client)(nil)
@@ -135,7 +131,6 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 
 // run sends req through Fleet's raw command path.
 func (c *Client) run(ctx context.Context, req server.Request) (*server.Result, error) {
-	c.ranCommands.Store(true)
 	payload, err := req.Plist()
 	if err != nil {
 		return nil, err

@@ -22,7 +22,6 @@ package fleetdm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -55,6 +54,16 @@ func planLock(l apple.DeviceLock, mayBeMac bool) (server.LockPlan, error) {
 		return server.LockPlan{ServerPIN: true}, nil
 	}
 	return server.LockPlan{Warning: rawLockWarning}, nil
+}
+
+// ownReference names a host's own lock for the history; a later run
+// (mdmctl status) knows an own lock by it.
+func ownReference(hostID uint) string { return fmt.Sprintf("Fleet host %d's lock", hostID) }
+
+func isOwnReference(ref string) bool {
+	var id uint
+	_, err := fmt.Sscanf(ref, "Fleet host %d's lock", &id)
+	return err == nil && ref == ownReference(id)
 }
 
 // ownKey is a (CommandUUID, host UUID) pair locked through Fleet's own
@@ -197,7 +206,7 @@ func (c *Client) lockHost(ctx context.Context, req server.Request, h *host) (ser
 	if err != nil {
 		return server.DeviceResult{}, sent.Unanswered(err)
 	}
-	ref := fmt.Sprintf("Fleet host %d's lock", h.ID)
+	ref := ownReference(h.ID)
 	d := server.DeviceResult{ID: h.UUID, Outcome: server.Queued, Reference: ref}
 	status := resp.StatusCode
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
@@ -236,11 +245,9 @@ func failedOwn(h *host, why string) server.DeviceResult {
 	return server.DeviceResult{ID: h.UUID, Outcome: server.Failed, Error: why}
 }
 
-// errNoLockAnswer: the host's lock state says nothing final yet.
-var errNoLockAnswer = errors.New("no lock answer yet")
-
-// lockAnswer reads a host's lock state as the answer to its lock.
-func (h host) lockAnswer(commandUUID string) (apple.Response, error) {
+// lockAnswer reads a host's lock state as the answer to its lock; false
+// while it says nothing final yet.
+func (h host) lockAnswer(commandUUID string) (apple.Response, bool) {
 	r := apple.Response{CommandUUID: commandUUID, UDID: h.UUID}
 	switch {
 	case h.MDM.DeviceStatus == "locked":
@@ -249,7 +256,7 @@ func (h host) lockAnswer(commandUUID string) (apple.Response, error) {
 		r.Status = apple.StatusError
 		r.ErrorChain = []apple.ErrorChainItem{{ErrorDomain: "Fleet", LocalizedDescription: "Fleet shows the host unlocked with no lock pending: its lock failed, or it was unlocked since (see the host's activity in Fleet)"}}
 	default:
-		return r, errNoLockAnswer // locking, or a wipe or unlock under way
+		return r, false // locking, or a wipe or unlock under way
 	}
-	return r, nil
+	return r, true
 }

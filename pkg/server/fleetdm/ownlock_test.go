@@ -13,6 +13,14 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
 
+func TestOwnReference(t *testing.T) {
+	for ref, want := range map[string]bool{"Fleet host 17's lock": true, "Fleet host 17's lock!": false, "Fleet host x's lock": false, "": false} {
+		if got := fleetdm.IsOwnReference(ref); got != want {
+			t.Errorf("%q: %v, want %v", ref, got, want)
+		}
+	}
+}
+
 func TestPlanLock(t *testing.T) {
 	d, _ := server.Lookup(fleetdm.Kind)
 	for _, tc := range []struct {

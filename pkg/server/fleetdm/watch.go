@@ -54,14 +54,6 @@ func (c *Client) Watch(ctx context.Context, col *webhook.Collector, onError func
 					onError(p.err)
 				}
 				continue
-			case !p.known && !c.ranCommands.Load():
-				// Nothing went through the raw path from here (mdmctl
-				// status): a command Fleet does not know was Fleet's own
-				// lock, answered by the host's lock state.
-				for _, h := range p.awaited {
-					c.own.Store(ownKey{p.uuid, h}, true)
-				}
-				continue
 			case !p.known:
 				continue // not queued yet: the enqueue request is still in flight
 			}
@@ -88,7 +80,8 @@ func (c *Client) pollRound(ctx context.Context, col *webhook.Collector) []polled
 	var round, states []polled
 	for _, r := range col.Results() {
 		waiting := !r.Answered() && !r.Forgotten
-		if _, own := c.own.Load(ownKey{r.CommandUUID, r.ID}); own {
+		// An own lock of this run, or one the history names (mdmctl status).
+		if _, own := c.own.Load(ownKey{r.CommandUUID, r.ID}); own || isOwnReference(r.Reference) {
 			if waiting {
 				states = append(states, polled{uuid: r.CommandUUID, known: true, awaited: []string{r.ID}})
 			}
@@ -137,8 +130,8 @@ func (c *Client) lockState(ctx context.Context, commandUUID, hostUUID string) ([
 	case h == nil:
 		return nil, fmt.Errorf("host %s is gone from Fleet", hostUUID)
 	}
-	resp, err := h.lockAnswer(commandUUID)
-	if err != nil {
+	resp, final := h.lockAnswer(commandUUID)
+	if !final {
 		return nil, nil
 	}
 	result, err := resp.Encode()

@@ -1,0 +1,4 @@
+package fleetdm
+
+// IsOwnReference is isOwnReference, for the external tests.
+var IsOwnReference = isOwnReference
