@@ -126,9 +126,6 @@ const (
 	RecentLock = 24 * time.Hour
 )
 
-// ErrNoPush: Intune always wakes the device itself.
-var ErrNoPush = errors.New("queuing without a push is not supported: Intune always notifies the device")
-
 // ErrNoInformation: Intune sends no command of the admin's own.
 var ErrNoInformation = errors.New("no DeviceInformation through Intune: Graph offers remoteLock, not MDM commands")
 
@@ -160,8 +157,6 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		return nil, errors.New("no device given")
 	case req.IsInformation():
 		return nil, ErrNoInformation
-	case req.NoPush:
-		return nil, ErrNoPush
 	}
 	res := &server.Result{}
 	for _, id := range req.IDs {

@@ -396,15 +396,10 @@ func TestRefusedRequest(t *testing.T) {
 	}
 }
 
-// TestNoPushAndInformation: what Jamf cannot do is refused unsent.
-func TestNoPushAndInformation(t *testing.T) {
+// TestInformationRefused: what Jamf cannot do is refused unsent.
+func TestInformationRefused(t *testing.T) {
 	fake := start(t)
 	c := client(t, fake, secret, nil)
-	req := lockRequest("INTEL")
-	req.NoPush = true
-	if _, err := c.Enqueue(context.Background(), req); !errors.Is(err, jamf.ErrNoPush) {
-		t.Fatalf("err = %v", err)
-	}
 	info := lockRequest("INTEL")
 	info.RequestType = apple.RequestTypeDeviceInformation
 	if _, err := c.Enqueue(context.Background(), info); !errors.Is(err, jamf.ErrInformation) {

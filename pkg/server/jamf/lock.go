@@ -13,10 +13,6 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
-// ErrNoPush is returned for a Request with NoPush: Jamf Pro sends a push
-// for every command it queues.
-var ErrNoPush = errors.New("queuing without a push is not supported: Jamf Pro sends a push for every command it queues")
-
 // ErrInformation is returned for DeviceInformation: Jamf's command API
 // takes its own command types, and mdmctl sends only DEVICE_LOCK.
 var ErrInformation = errors.New("the jamf kind sends only DEVICE_LOCK: the guard reads Jamf Pro's inventory instead of asking the device")
@@ -67,8 +63,6 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	switch {
 	case len(req.IDs) == 0:
 		return nil, errors.New("no device given: Jamf Pro needs at least one per request")
-	case req.NoPush:
-		return nil, ErrNoPush
 	case req.IsInformation():
 		return nil, ErrInformation
 	}

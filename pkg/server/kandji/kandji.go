@@ -80,9 +80,6 @@ const Permissions = "Device list (GET /devices), Device details (GET /devices/{d
 	"Device actions: Lock Device (POST /devices/{device_id}/action/lock) and Get Device Commands " +
 	"(GET /devices/{device_id}/commands), Device secrets: Get Unlock PIN (GET /devices/{device_id}/secrets/unlockpin)"
 
-// ErrNoPush is returned for a Request with NoPush: Kandji always pushes.
-var ErrNoPush = errors.New("queuing without a push is not supported: Kandji sends a push with every lock")
-
 // Client talks to one Kandji tenant. Its methods are safe for concurrent use.
 type Client struct {
 	BaseURL *url.URL
@@ -166,8 +163,6 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	switch {
 	case len(req.IDs) == 0:
 		return nil, errors.New("no device given: Kandji needs one per request")
-	case req.NoPush:
-		return nil, ErrNoPush
 	case req.IsInformation():
 		return nil, errors.New("no DeviceInformation through Kandji: its API sends no command of mdmctl's")
 	}

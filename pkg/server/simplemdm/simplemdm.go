@@ -226,8 +226,6 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 		return nil, fmt.Errorf("SimpleMDM locks one device per request, not %d", len(req.IDs))
 	case req.IsInformation():
 		return nil, errors.New("SimpleMDM cannot send DeviceInformation: its API has a lock action, no command of mdmctl's own")
-	case req.NoPush:
-		return nil, errors.New("queuing without a push is not supported: SimpleMDM wakes the device for every lock")
 	}
 	id := req.IDs[0]
 	if req.MayHaveLanded {
