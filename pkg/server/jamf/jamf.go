@@ -220,7 +220,7 @@ func (c *Client) call(ctx context.Context, method, path string, body func() []by
 	if err != nil {
 		return nil, nil, server.Sent{}, err
 	}
-	landedBefore := false
+	landedBefore, attemptsBefore := false, 0
 	for try := 0; ; try++ {
 		newReq := func(ctx context.Context, landed bool) (*http.Request, error) {
 			if check != nil {
@@ -253,9 +253,16 @@ func (c *Client) call(ctx context.Context, method, path string, body func() []by
 			// done; fetch a new token and ask once more.
 			c.Tokens.Invalidate()
 			landedBefore = landedBefore || s.Landed
+			attemptsBefore += s.Attempts
 			continue
 		}
 		s.Landed = s.Landed || landedBefore
+		s.Attempts += attemptsBefore
+		if err != nil {
+			// An attempt of the first round may have landed: the second
+			// round's failure leaves the command possibly queued.
+			err = s.Unanswered(err)
+		}
 		return resp, reply, s, err
 	}
 }
