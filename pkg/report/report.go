@@ -51,7 +51,7 @@ type Device struct {
 	// PIN is set only with --show-pins; never printed otherwise.
 	PIN string `json:"pin,omitempty"`
 	// PINNote is the part of Error that says where a PIN the server made
-	// is while mdmctl holds no copy (dispatch.LatePIN drops it once kept).
+	// is while mdmctl holds no copy (dispatch's Join.PIN drops it once kept).
 	PINNote string `json:"-"`
 	// EarlierRun marks, in a resumed run, a device not sent again: its
 	// outcome is the one the run's journal recorded.

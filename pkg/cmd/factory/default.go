@@ -107,7 +107,7 @@ func Connect(ctx context.Context, s config.Settings, opts connect.Options, strea
 		return nil, exitcode.Usagef("server kind %q is not supported", s.Kind)
 	}
 	cfg := server.Config{User: s.APIUser, APIKey: s.APIKey, Tenant: s.Tenant, Concurrency: opts.Concurrency, Timeout: opts.Timeout,
-		Debug: debugWriter(opts.Debug, streams), Warn: func(msg string) { warn(streams, msg) }}
+		Debug: debugWriter(opts.Debug, streams), Warn: func(msg string) { output.Warn(streams, msg) }}
 	if s.History != "" {
 		// Beside the history, whose locks `mdmctl status` asks about.
 		cfg.StateDir = filepath.Dir(s.History)
@@ -132,7 +132,7 @@ func Connect(ctx context.Context, s config.Settings, opts connect.Options, strea
 		return nil, exitcode.Usagef("no API key: set MDMCTL_API_KEY, --api-key-file, or api-key-file in the context")
 	}
 	if s.InsecureSkipVerify {
-		warn(streams, "--insecure-skip-verify: the server's TLS certificate is not verified")
+		output.Warn(streams, "--insecure-skip-verify: the server's TLS certificate is not verified")
 	}
 	hc, err := httpclient.New(httpclient.Options{
 		CAFile:             s.CAFile,
@@ -159,10 +159,6 @@ func open(ctx context.Context, d server.Driver, cfg server.Config) (*connect.Con
 		return nil, err
 	}
 	return &connect.Connection{Session: sess, Driver: d}, nil
-}
-
-func warn(streams *iostreams.IOStreams, msg string) {
-	output.Warn(streams, msg)
 }
 
 func debugWriter(on bool, streams *iostreams.IOStreams) io.Writer {

@@ -448,9 +448,7 @@ func (c *Client) get(ctx context.Context, path string, limit int64, v any, what 
 		c.headers(r)
 		return r, nil
 	}
-	retry := c.Retry
-	retry.OnlyUnlanded = false
-	resp, body, _, err := retry.Do(ctx, c.HTTP, newReq, limit)
+	resp, body, _, err := c.Retry.Do(ctx, c.HTTP, newReq, limit)
 	if err != nil {
 		return false, err
 	}
@@ -462,7 +460,7 @@ func (c *Client) get(ctx context.Context, path string, limit int64, v any, what 
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return false, authError(origin, resp.StatusCode, body)
 	default:
-		return false, server.CheckStatus(origin, resp.StatusCode, body, http.StatusOK)
+		return false, server.CheckStatus(origin, resp.StatusCode, body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return false, &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("%s are not Kandji's JSON: %v", what, err)}

@@ -36,15 +36,8 @@ func planLock(lock apple.DeviceLock, _ bool) (server.LockPlan, error) {
 }
 
 func open(_ context.Context, cfg server.Config) (*server.Session, error) {
-	hc := withRateLimitReset(cfg.HTTP)
-	c := &Client{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTP: hc, Retry: cfg.Retry, Workers: cfg.Concurrency, Warn: cfg.Warn}
-	return &server.Session{
-		Server: c,
-		Name:   server.Origin(cfg.BaseURL),
-		Close:  hc.CloseIdleConnections,
-		Serials: func(ctx context.Context, serials []string) (map[string]string, error) {
-			return c.Serials(ctx, serials)
-		},
-		Facts: c.Devices,
-	}, nil
+	c := &Client{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTP: withRateLimitReset(cfg.HTTP), Retry: cfg.Retry, Workers: cfg.Concurrency, Warn: cfg.Warn}
+	s := cfg.HTTPSession(c)
+	s.Serials, s.Facts = c.Serials, c.Devices
+	return s, nil
 }

@@ -38,13 +38,6 @@ func resetWait(v string, now time.Time) (int, bool) {
 	return int(max(n, 0)), true
 }
 
-// CloseIdleConnections reaches the wrapped transport's.
-func (t *rateLimitReset) CloseIdleConnections() {
-	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
 // withRateLimitReset is hc with its transport wrapped; hc is not changed.
 func withRateLimitReset(hc *http.Client) *http.Client {
 	c := *hc
