@@ -125,7 +125,7 @@ func (c *Client) sameOrigin(link string) (*url.URL, error) {
 
 // before, when set, runs before an attempt that follows one which may have
 // landed; an error stops the request unsent.
-type before func(ctx context.Context, landed bool) error
+type before func(ctx context.Context) error
 
 // exchange sends one Graph request, with retries as c.Retry says (429's
 // Retry-After honoured), a fresh token for each attempt, and one more
@@ -142,7 +142,7 @@ func (c *Client) exchange(ctx context.Context, method string, u *url.URL, limit 
 	for round := 0; round < 2; round++ {
 		newReq := func(ctx context.Context, landed bool) (*http.Request, error) {
 			if (landed || sent.Landed) && check != nil {
-				if err := check(ctx, true); err != nil {
+				if err := check(ctx); err != nil {
 					return nil, err
 				}
 			}

@@ -226,10 +226,7 @@ func (c *Client) lockOne(ctx context.Context, req server.Request, id string) (se
 	}
 	start := time.Now()
 	var checkErr error
-	check := func(ctx context.Context, landed bool) error {
-		if !landed {
-			return nil
-		}
+	check := func(ctx context.Context) error {
 		ours, _, err := c.lockAfter(ctx, dev.ID, after)
 		switch {
 		case err != nil:
