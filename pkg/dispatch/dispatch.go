@@ -62,6 +62,23 @@ func (t *Target) MayBeMac() bool {
 	return !told
 }
 
+// KnownPlatform is the platform every source that names one agrees on
+// (--platform, a CSV column, the model, the server's inventory); unknown
+// when none does or they disagree.
+func (t *Target) KnownPlatform() apple.Platform {
+	found := apple.PlatformUnknown
+	for _, d := range t.sources() {
+		switch p := d.KnownPlatform(); {
+		case p == apple.PlatformUnknown:
+		case found == apple.PlatformUnknown:
+			found = p
+		case found != p:
+			return apple.PlatformUnknown
+		}
+	}
+	return found
+}
+
 func (t *Target) sources() []apple.Device {
 	var out []apple.Device
 	if t.Facts != nil {

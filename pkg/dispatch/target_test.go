@@ -33,3 +33,27 @@ func TestTargetMayBeMac(t *testing.T) {
 		})
 	}
 }
+
+func TestTargetKnownPlatform(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		facts    apple.Device
+		observed []apple.Device
+		want     apple.Platform
+	}{
+		{"nothing known", apple.Device{}, nil, apple.PlatformUnknown},
+		{"a model settles it", apple.Device{Model: "Mac14,2"}, nil, apple.PlatformMacOS},
+		{"flags and inventory agree", apple.Device{Platform: apple.PlatformIOS}, []apple.Device{{Model: "iPhone11,8"}}, apple.PlatformIOS},
+		{"they disagree", apple.Device{Platform: apple.PlatformIOS}, []apple.Device{{Model: "Mac14,2"}}, apple.PlatformUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := &Target{ID: "X", Facts: &tc.facts}
+			for _, d := range tc.observed {
+				tg.Observed = append(tg.Observed, apple.Observation{Source: "inventory", Device: d})
+			}
+			if got := tg.KnownPlatform(); got != tc.want {
+				t.Fatalf("KnownPlatform = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

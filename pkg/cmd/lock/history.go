@@ -97,7 +97,7 @@ func (h *runHistory) beforeSend(then func(dispatch.Command) error) func(dispatch
 		at := h.now().UTC()
 		for i, t := range c.Targets {
 			l := h.base
-			l.Time, l.Device, l.Serial, l.CommandUUID, l.Platform = at, t.ID, t.Serial, c.UUID, string(knownPlatform(t))
+			l.Time, l.Device, l.Serial, l.CommandUUID, l.Platform = at, t.ID, t.Serial, c.UUID, string(t.KnownPlatform())
 			switch {
 			case t.PINGenerated:
 				l.PIN = history.PINGenerated
@@ -159,31 +159,6 @@ func (h *runHistory) close() {
 	_ = h.store.Close()
 }
 
-// knownPlatform is the platform every source that names one agrees on
-// (from --platform, a CSV column, the model, or the server's inventory);
-// unknown when none does or they disagree.
-func knownPlatform(t *dispatch.Target) apple.Platform {
-	sources := []apple.Device{*t.Facts}
-	for _, o := range t.Observed {
-		sources = append(sources, o.Device)
-	}
-	found := apple.PlatformUnknown
-	for _, d := range sources {
-		p := d.Platform
-		if p == apple.PlatformUnknown && d.Model != "" {
-			p, _, _ = apple.ModelFacts(d.Model)
-		}
-		switch {
-		case p == apple.PlatformUnknown:
-		case found == apple.PlatformUnknown:
-			found = p
-		case found != p:
-			return apple.PlatformUnknown
-		}
-	}
-	return found
-}
-
 // holdBack keeps a second lock with another PIN from a Mac whose earlier
 // lock still holds (sending, queued, unanswered or acknowledged): with two
 // PINs in play, nobody knows which one unlocks it. --pin-generate gives
@@ -227,7 +202,7 @@ func (r *runner) holdBack(ctx context.Context, targets []*dispatch.Target) (send
 			continue
 		}
 		// Known now, or when the earlier lock was sent, not to be a Mac.
-		if p := knownPlatform(t); (p != apple.PlatformUnknown && p != apple.PlatformMacOS) ||
+		if p := t.KnownPlatform(); (p != apple.PlatformUnknown && p != apple.PlatformMacOS) ||
 			(l.Platform != "" && l.Platform != string(apple.PlatformMacOS)) {
 			send = append(send, t)
 			continue
