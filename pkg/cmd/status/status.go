@@ -113,6 +113,10 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer store.Close()
+	kind, _ := server.Lookup(settings.Kind)
+	if kind.NoStatus && opts.Wait > 0 {
+		return exitcode.Usagef("--wait: the %s kind cannot read back what became of a command (its API has no command status)", settings.Kind)
+	}
 	origin := connect.HistoryServer(settings)
 	if origin == "" {
 		return exitcode.Usagef("no server configured: use --server, MDMCTL_SERVER or a context, as for mdmctl lock")
@@ -125,7 +129,7 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "no lock awaits an answer on %s (mdmctl history lists them all)\n", origin)
 		return nil
 	}
-	waited, err := collect(ctx, opts, settings, store, locks)
+	waited, err := collect(ctx, opts, settings, kind, store, locks)
 	if err != nil {
 		return err
 	}
@@ -143,7 +147,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	fmt.Fprintln(opts.IO.ErrOut, output.SummaryLine(report.Run{Summary: summary}, opts.IO.ColorErr()))
 	if !waited && summary[report.NoAnswer] > 0 {
-		if d, _ := server.Lookup(settings.Kind); d.NoStatus {
+		if kind.NoStatus {
 			fmt.Fprintf(opts.IO.ErrOut, "%s keeps no command status to ask for: check the devices in its console\n", settings.Kind)
 		} else {
 			fmt.Fprintf(opts.IO.ErrOut, "%s keeps no answers to ask for: --wait=5m listens for them on the webhook receiver\n", settings.Kind)
@@ -201,7 +205,7 @@ func selectLocks(ctx context.Context, store *history.Store, server string, ids [
 // collect asks or listens for the answers of the locks that await one and
 // records each in the history and in locks. It reports whether it could
 // ask or listen at all.
-func collect(ctx context.Context, opts *Options, settings config.Settings, store *history.Store, locks []history.Lock) (bool, error) {
+func collect(ctx context.Context, opts *Options, settings config.Settings, kind server.Driver, store *history.Store, locks []history.Lock) (bool, error) {
 	byKey := map[[2]string]int{}
 	collector := webhook.NewCollector()
 	for i, l := range locks {
@@ -215,18 +219,15 @@ func collect(ctx context.Context, opts *Options, settings config.Settings, store
 	if len(byKey) == 0 {
 		return true, nil
 	}
+	if kind.NoStatus {
+		return false, nil // nothing to ask: Run refused --wait
+	}
 	conn, err := opts.Connect(ctx, settings, opts.ConnectOptions)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
 	wait := opts.Wait
-	if conn.NoStatus {
-		if wait > 0 {
-			return false, exitcode.Usagef("--wait: the %s kind cannot read back what became of a command (its API has no command status)", settings.Kind)
-		}
-		return false, nil
-	}
 	if conn.Answers == nil && wait == 0 {
 		return false, nil // a webhook kind: only --wait can hear anything
 	}
