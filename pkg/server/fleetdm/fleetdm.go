@@ -277,7 +277,7 @@ const isolateWorkers = 8
 // to the rest once more: nothing was queued, so its CommandUUID is free.
 // When the culprits cannot be told, Fleet's refusal stands for every host.
 func (c *Client) isolate(ctx context.Context, req server.Request, refusal *server.Result) (*server.Result, error) {
-	known, err := c.hosts(ctx, req.IDs, isolateWorkers)
+	known, err := c.lookedUp(ctx, req.IDs, isolateWorkers)
 	if err != nil {
 		return refusal, nil
 	}

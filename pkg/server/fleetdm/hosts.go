@@ -109,7 +109,9 @@ func (c *Client) hosts(ctx context.Context, ids []string, workers int) (known ma
 					err = herr
 				case h != nil:
 					known[id] = h
+					// Under its UDID too: a host found by serial is sent to by UDID.
 					c.seen.Store(id, h)
+					c.seen.Store(h.UUID, h)
 				}
 				mu.Unlock()
 			}
@@ -144,10 +146,30 @@ func (c *Client) Serials(ctx context.Context, serials []string, workers int) (ma
 // Devices looks up ids, workers at a time, for the guard. The map holds
 // the hosts Fleet knows; err is the first failed lookup, if any.
 func (c *Client) Devices(ctx context.Context, ids []string, workers int) (map[string]apple.Device, error) {
-	known, err := c.hosts(ctx, ids, workers)
+	known, err := c.lookedUp(ctx, ids, workers)
 	out := make(map[string]apple.Device, len(known))
 	for id, h := range known {
 		out[id] = h.device()
 	}
 	return out, err
+}
+
+// lookedUp is the hosts of ids, those this client looked up already (for
+// the guard) taken as they were: a host's ID, platform and enrollment do
+// not change within a run.
+func (c *Client) lookedUp(ctx context.Context, ids []string, workers int) (map[string]*host, error) {
+	known := make(map[string]*host, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if h, ok := c.seen.Load(id); ok {
+			known[id] = h.(*host)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	found, err := c.hosts(ctx, missing, workers)
+	for id, h := range found {
+		known[id] = h
+	}
+	return known, err
 }

@@ -74,7 +74,7 @@ type ownKey struct{ command, host string }
 // hosts (iPhones and iPads; hosts Fleet does not know or whose MDM is off,
 // which it refuses there) DeviceLock through the raw command path.
 func (c *Client) lockOwn(ctx context.Context, req server.Request) (*server.Result, error) {
-	known, err := c.lookedUp(ctx, req.IDs)
+	known, err := c.lookedUp(ctx, req.IDs, isolateWorkers)
 	if err != nil {
 		return nil, err // nothing was sent
 	}
@@ -153,26 +153,6 @@ func allSame(errs []error) bool {
 		}
 	}
 	return true
-}
-
-// lookedUp is the hosts of ids, those this client looked up already (for
-// the guard) taken as they were: a host's ID, platform and enrollment do
-// not change within a run.
-func (c *Client) lookedUp(ctx context.Context, ids []string) (map[string]*host, error) {
-	known := make(map[string]*host, len(ids))
-	var missing []string
-	for _, id := range ids {
-		if h, ok := c.seen.Load(id); ok {
-			known[id] = h.(*host)
-		} else {
-			missing = append(missing, id)
-		}
-	}
-	found, err := c.hosts(ctx, missing, isolateWorkers)
-	for id, h := range found {
-		known[id] = h
-	}
-	return known, err
 }
 
 type lockReply struct {
