@@ -78,7 +78,6 @@ func (c *Client) lockOwn(ctx context.Context, req server.Request) (*server.Resul
 	if err != nil {
 		return nil, err // nothing was sent
 	}
-	res := &server.Result{}
 	var raw []string
 	var macs []*host
 	for _, id := range req.IDs {
@@ -90,14 +89,12 @@ func (c *Client) lockOwn(ctx context.Context, req server.Request) (*server.Resul
 			raw = append(raw, id)
 		}
 	}
+	var rawRes *server.Result
+	var rawErr error
 	if len(raw) > 0 {
 		sub := req
 		sub.IDs = raw
-		r, err := c.run(ctx, sub)
-		if err != nil && len(macs) == 0 {
-			return nil, err
-		}
-		res.Devices = append(res.Devices, devicesOr(r, raw, err)...)
+		rawRes, rawErr = c.run(ctx, sub)
 	}
 	locked := make([]server.DeviceResult, len(macs))
 	errs := make([]error, len(macs))
@@ -112,8 +109,21 @@ func (c *Client) lockOwn(ctx context.Context, req server.Request) (*server.Resul
 		}()
 	}
 	wg.Wait()
-	if len(res.Devices) == 0 && len(macs) > 0 && errs[0] != nil && allSame(errs) {
-		return nil, errs[0] // one failure for all: keep its kind (credentials, outage)
+	all := errs
+	if len(raw) > 0 {
+		all = append(all, rawErr)
+	}
+	if len(all) > 0 && allSame(all) {
+		return nil, all[0] // one failure for all: keep its kind (credentials, outage)
+	}
+	res := &server.Result{}
+	switch {
+	case rawErr != nil:
+		for _, id := range raw {
+			res.Devices = append(res.Devices, deviceFailure(id, rawErr))
+		}
+	case rawRes != nil:
+		res.Devices = append(res.Devices, rawRes.Devices...)
 	}
 	for i, h := range macs {
 		if errs[i] != nil {
@@ -122,19 +132,6 @@ func (c *Client) lockOwn(ctx context.Context, req server.Request) (*server.Resul
 	}
 	res.Devices = append(res.Devices, locked...)
 	return res, nil
-}
-
-// devicesOr is r's devices, or, when the request failed whole, each of
-// ids with that failure.
-func devicesOr(r *server.Result, ids []string, err error) []server.DeviceResult {
-	if err == nil {
-		return r.Devices
-	}
-	out := make([]server.DeviceResult, len(ids))
-	for i, id := range ids {
-		out[i] = deviceFailure(id, err)
-	}
-	return out
 }
 
 // deviceFailure is one device's share of a request's failure: unknown
@@ -146,6 +143,7 @@ func deviceFailure(id string, err error) server.DeviceResult {
 	return server.DeviceResult{ID: id, Outcome: server.Failed, Error: "not locked: " + err.Error()}
 }
 
+// allSame: every one failed, and the same way.
 func allSame(errs []error) bool {
 	for _, e := range errs {
 		if e == nil || e.Error() != errs[0].Error() {
