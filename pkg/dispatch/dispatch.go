@@ -406,12 +406,9 @@ func (s *sender) keepPIN(c Command, t *Target, pin string, rd *report.Device) st
 // kept (Session.PINs): the PIN for its line, which shows it only with
 // --show-pins, and no more note saying where else the PIN is.
 func withLatePIN(d report.Device, pin string) report.Device {
-	switch {
-	case d.PINNote == "":
-	case d.Error == d.PINNote:
-		d.Error = ""
-	default:
-		d.Error = strings.TrimSuffix(d.Error, "; "+d.PINNote)
+	if d.PINNote != "" {
+		// joinReason put it last: "reason; note", or alone.
+		d.Error = strings.TrimSuffix(strings.TrimSuffix(d.Error, d.PINNote), "; ")
 	}
 	d.PIN, d.PINNote = pin, ""
 	return d
