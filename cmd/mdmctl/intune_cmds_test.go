@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,15 +113,6 @@ func fakeIntune(ts *testscript.TestScript) *intunetest.Server {
 	return v.(*intunetest.Server)
 }
 
-func intuneN(ts *testscript.TestScript, neg bool, args []string, usage string) int {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: %s", usage)
-	}
-	n, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	return n
-}
-
 // cmdIntuneDrop makes the stand-in record the next N remoteLocks and then
 // drop the connection without a reply; "intune-drop N down" also takes
 // Graph down (503 to everything) after the drop, until intune-up.
@@ -132,7 +122,7 @@ func cmdIntuneDrop(ts *testscript.TestScript, neg bool, args []string) {
 		args = args[:1]
 	}
 	s := fakeIntune(ts)
-	s.DropReplies(intuneN(ts, neg, args, "intune-drop N [down]"))
+	s.DropReplies(countArg(ts, neg, args, "intune-drop N [down]"))
 	s.GoDownAfterDrop(down)
 }
 
@@ -146,7 +136,7 @@ func cmdIntuneUp(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdIntuneThrottle makes the next N Graph requests answer 429, Retry-After: 1.
 func cmdIntuneThrottle(ts *testscript.TestScript, neg bool, args []string) {
-	fakeIntune(ts).Throttle(intuneN(ts, neg, args, "intune-throttle N"))
+	fakeIntune(ts).Throttle(countArg(ts, neg, args, "intune-throttle N"))
 }
 
 // cmdIntuneLocks prints how many remoteLocks Intune recorded for a device

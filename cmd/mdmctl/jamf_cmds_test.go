@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -68,24 +67,15 @@ func fakeJamf(ts *testscript.TestScript) *jamftest.Server {
 	return v.(*jamftest.Server)
 }
 
-func jamfCountArg(ts *testscript.TestScript, neg bool, args []string, usage string) int {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: %s", usage)
-	}
-	n, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	return n
-}
-
 // cmdJamfDrop makes the stand-in queue the next N command POSTs and then
 // drop the connection without a reply.
 func cmdJamfDrop(ts *testscript.TestScript, neg bool, args []string) {
-	fakeJamf(ts).DropReplies(jamfCountArg(ts, neg, args, "jamf-drop N"))
+	fakeJamf(ts).DropReplies(countArg(ts, neg, args, "jamf-drop N"))
 }
 
 // cmdJamfThrottle makes the next N API requests answer 429 (Retry-After: 1).
 func cmdJamfThrottle(ts *testscript.TestScript, neg bool, args []string) {
-	fakeJamf(ts).Throttle(jamfCountArg(ts, neg, args, "jamf-throttle N"))
+	fakeJamf(ts).Throttle(countArg(ts, neg, args, "jamf-throttle N"))
 }
 
 // cmdJamfDeny takes a privilege (its words, one argument) from the role.

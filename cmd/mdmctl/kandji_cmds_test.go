@@ -101,12 +101,7 @@ func cmdKandjiConsoleLock(ts *testscript.TestScript, neg bool, args []string) {
 // cmdKandjiDrop makes the stand-in take the next N locks and drop the
 // connection without a reply.
 func cmdKandjiDrop(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: kandji-drop N")
-	}
-	n, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	fakeKandji(ts).DropReplies(n)
+	fakeKandji(ts).DropReplies(countArg(ts, neg, args, "kandji-drop N"))
 }
 
 // cmdKandjiThrottle makes the stand-in answer the next N requests to an

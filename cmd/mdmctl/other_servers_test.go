@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -104,12 +103,7 @@ func fakeFleet(ts *testscript.TestScript) *fleetdmtest.Server {
 // cmdFleetDMDrop makes the Fleet stand-in queue the next N commands and
 // then drop the connection without a reply.
 func cmdFleetDMDrop(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: fleetdm-drop N")
-	}
-	n, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	fakeFleet(ts).DropReplies(n)
+	fakeFleet(ts).DropReplies(countArg(ts, neg, args, "fleetdm-drop N"))
 }
 
 // cmdFleetDMQueue prints how many commands Fleet holds for a host, then

@@ -158,6 +158,16 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 	return cmds
 }
 
+// countArg is the one count a script command takes (N in "CMD N").
+func countArg(ts *testscript.TestScript, neg bool, args []string, usage string) int {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: %s", usage)
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	return n
+}
+
 // countingKey names the env var holding the script's counting server URL,
 // the key of its counter in counters.
 const countingKey = "COUNTING_SERVER_URL"

@@ -81,12 +81,7 @@ func cmdSimpleMDMLocks(ts *testscript.TestScript, neg bool, args []string) {
 // cmdSimpleMDMDrop makes the stand-in take the next N locks and then drop
 // the connection without a reply.
 func cmdSimpleMDMDrop(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: simplemdm-drop N")
-	}
-	n, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	fakeSimpleMDM(ts).DropReplies(n)
+	fakeSimpleMDM(ts).DropReplies(countArg(ts, neg, args, "simplemdm-drop N"))
 }
 
 // cmdSimpleMDMLimit makes the stand-in answer the next N requests 429 with
