@@ -9,54 +9,65 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
 
+// lockPlans is what the kind said of a run's locks.
+type lockPlans struct {
+	// warnings are the kind's, each once, in the targets' order.
+	warnings []string
+	// serverPINs: the kind makes some targets' PINs; makesPINs: it would
+	// make a Mac's for these locks (so --pin-escrow is no mistake even
+	// when no target turns out to be a Mac).
+	serverPINs, makesPINs bool
+}
+
 // planLocks asks the kind how it carries each target's lock values, before
-// anything is sent: values it cannot carry stop the run, and what it does
-// differently is warned about. It runs again once more is known of the
-// targets (their serials resolved, the inventory read): a plan may then
-// change (a device the inventory shows is not a Mac needs no PIN).
-func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) error {
+// anything is sent: values it cannot carry stop the run. It runs again once
+// more is known of the targets (their serials resolved, the inventory
+// read): a plan may then change (a device the inventory shows is not a Mac
+// needs no PIN), and the last one stands.
+func (r *runner) planLocks(d server.Driver, targets []*dispatch.Target) (lockPlans, error) {
+	var p lockPlans
 	if d.PlanLock == nil {
-		return nil
+		return p, nil
 	}
-	if r.plannedWarnings == nil {
-		r.plannedWarnings = map[*dispatch.Target]string{}
-	}
+	seen := map[string]bool{}
 	for _, t := range targets {
-		plan, err := d.PlanLock(*t.Lock, t.MayBeMac())
+		mac := t.MayBeMac()
+		plan, err := d.PlanLock(*t.Lock, mac)
 		if err != nil {
 			if src := t.Source(); t.Line > 0 {
 				err = fmt.Errorf("%s: %w", src, err)
 			}
-			return &exitcode.UsageError{Err: err}
+			return p, &exitcode.UsageError{Err: err}
 		}
 		t.ServerPIN = plan.ServerPIN
-		r.plannedWarnings[t] = plan.Warning
-		if !r.kindMakesPINs {
-			// Would it make the PIN were the device a Mac? Then an escrow
-			// given for the Macs among the targets is no mistake.
-			asMac, _ := d.PlanLock(*t.Lock, true)
-			r.kindMakesPINs = asMac.ServerPIN
+		p.serverPINs = p.serverPINs || plan.ServerPIN
+		if w := plan.Warning; w != "" && !seen[w] {
+			seen[w] = true
+			p.warnings = append(p.warnings, w)
+		}
+		if !p.makesPINs {
+			p.makesPINs = plan.ServerPIN
+			if !mac {
+				asMac, _ := d.PlanLock(*t.Lock, true)
+				p.makesPINs = asMac.ServerPIN
+			}
 		}
 	}
-	return nil
+	return p, nil
 }
 
-// settlePlans takes the targets' final plans: the warnings, once each, and
-// the escrow a PIN the server makes needs.
-func (r *runner) settlePlans(d server.Driver, targets []*dispatch.Target) error {
+// settlePlans takes the final plans of a run's n targets: their warnings,
+// and the escrow a PIN the server makes needs.
+func (r *runner) settlePlans(d server.Driver, p lockPlans, n int) error {
 	opts := r.opts
-	seen := map[string]bool{}
-	for _, t := range targets {
-		r.serverPINs = r.serverPINs || t.ServerPIN
-		if w := r.plannedWarnings[t]; w != "" && !seen[w] {
-			seen[w] = true
-			r.warnLater(w)
-		}
+	r.serverPINs = p.serverPINs
+	for _, w := range p.warnings {
+		r.warnLater(w)
 	}
 	switch {
 	case r.serverPINs && opts.PINEscrow == "" && !opts.DryRun:
 		return exitcode.Usagef("the %s kind makes each device's unlock PIN itself: give --pin-escrow FILE, where mdmctl keeps it before showing it anywhere", d.Kind)
-	case opts.PINEscrow != "" && !opts.PINGenerate && !r.kindMakesPINs && len(targets) > 0:
+	case opts.PINEscrow != "" && !opts.PINGenerate && !p.makesPINs && n > 0:
 		return exitcode.Usagef("--pin-escrow goes with --pin-generate, or with a kind that makes its own PINs (the %s kind takes the PIN it is given)", d.Kind)
 	}
 	return nil

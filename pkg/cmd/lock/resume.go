@@ -121,7 +121,8 @@ func (r *runner) planResumed(settings config.Settings, st *journal.State, plan *
 	if r.opts.PINEscrow == "" && !r.opts.PINGenerate {
 		r.opts.PINEscrow = st.Header.PINEscrow
 	}
-	if err := r.planLocks(d, targets); err != nil {
+	plans, err := r.planLocks(d, targets)
+	if err != nil {
 		return err
 	}
 	if r.opts.PINEscrow == "" {
@@ -129,7 +130,7 @@ func (r *runner) planResumed(settings config.Settings, st *journal.State, plan *
 		// PIN the server makes): nor does its resume ask for an escrow.
 		return nil
 	}
-	return r.settlePlans(d, targets)
+	return r.settlePlans(d, plans, len(targets))
 }
 
 func orNone(s string) string {

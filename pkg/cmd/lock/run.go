@@ -106,14 +106,9 @@ type runner struct {
 	driver   server.Driver
 	conn     *connect.Connection
 	feed     *connect.AnswerFeed
-	// serverPINs: the kind makes some targets' PINs (planLocks), which the
-	// escrow then keeps; plannedWarnings are the kind's warnings for each
-	// target's plan.
+	// serverPINs: the kind makes some targets' PINs (settlePlans), which
+	// the escrow then keeps.
 	serverPINs bool
-	// kindMakesPINs: the kind would make a Mac's PIN for these locks (so
-	// --pin-escrow is wanted even when no target turns out to be a Mac).
-	kindMakesPINs   bool
-	plannedWarnings map[*dispatch.Target]string
 	// pending are the guard's warnings, shown only once the run gets as far
 	// as asking or sending: a usage error or a refusal comes without them.
 	pending []string
@@ -255,7 +250,8 @@ func (r *runner) resolve(ctx context.Context, in *collected) error {
 	if err := r.checkIDs(d, in); err != nil {
 		return err
 	}
-	if err := r.planLocks(d, in.targets); err != nil {
+	plans, err := r.planLocks(d, in.targets)
+	if err != nil {
 		return err
 	}
 	if !opts.DryRun {
@@ -282,11 +278,11 @@ func (r *runner) resolve(ctx context.Context, in *collected) error {
 	}
 	if len(in.serials) > 0 || d.Inventory {
 		// What the server knows of the devices may change their plans.
-		if err := r.planLocks(d, in.targets); err != nil {
+		if plans, err = r.planLocks(d, in.targets); err != nil {
 			return err
 		}
 	}
-	if err := r.settlePlans(d, in.targets); err != nil {
+	if err := r.settlePlans(d, plans, len(in.targets)); err != nil {
 		return err
 	}
 	r.recipients, err = opts.escrowRecipients(r.settings, r.escrows())
