@@ -121,3 +121,11 @@ func tlsProblem(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// FirstLine is s up to its first line break: a server's message on one line.
+func FirstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

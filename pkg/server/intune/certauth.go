@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/oauth"
 )
 
 // Certificate credentials: instead of a client secret, the app proves
@@ -189,7 +190,7 @@ func (s *CertSource) Token(ctx context.Context) (string, error) {
 	if s.token != "" && s.now().Before(s.expires) {
 		return s.token, nil
 	}
-	origin := server.Origin(mustParse(s.TokenURL))
+	origin := oauth.EndpointOrigin(s.TokenURL)
 	jwt, err := s.assertion()
 	if err != nil {
 		return "", err
@@ -215,27 +216,14 @@ func (s *CertSource) Token(ctx context.Context) (string, error) {
 		Description string `json:"error_description"`
 	}
 	_ = json.Unmarshal(body, &reply)
-	reason := strings.TrimSpace(reply.Error + ": " + firstLine(reply.Description))
+	reason := strings.TrimSpace(reply.Error + ": " + server.FirstLine(reply.Description))
 	if reply.Error == "" {
 		reason = server.Excerpt(body)
 	}
-	switch status := resp.StatusCode; {
-	case status == http.StatusOK && reply.AccessToken != "":
+	if resp.StatusCode == http.StatusOK && reply.AccessToken != "" {
 		s.token = reply.AccessToken
 		s.expires = s.now().Add(time.Duration(max(reply.ExpiresIn-60, 0)) * time.Second)
 		return s.token, nil
-	case status == 400 || status == 401 || status == 403:
-		return "", fmt.Errorf("%s refused the client's certificate credentials (HTTP %d, %s): %w", origin, status, reason, server.ErrUnauthorized)
-	case status == 429 || status >= 500:
-		return "", &server.UnavailableError{Server: origin, Attempts: 1, Err: fmt.Errorf("token endpoint answered HTTP %d (%s)", status, reason)}
 	}
-	return "", &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("token endpoint answered HTTP %d (%s)", resp.StatusCode, reason)}
-}
-
-func mustParse(raw string) *url.URL {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return &url.URL{Scheme: "https", Host: "token-endpoint"}
-	}
-	return u
+	return "", oauth.Refused(origin, resp.StatusCode, reply.Error, reason, "client's certificate credentials")
 }

@@ -53,19 +53,12 @@ func parseGraphError(resp *http.Response, body []byte) (string, bool) {
 	if mediaType != "application/json" || json.Unmarshal(body, &e) != nil || e.Error == nil || (e.Error.Code == "" && e.Error.Message == "") {
 		return "", false
 	}
-	s := strings.TrimSpace(e.Error.Code + ": " + firstLine(e.Error.Message))
+	s := strings.TrimSpace(e.Error.Code + ": " + server.FirstLine(e.Error.Message))
 	s = strings.TrimPrefix(strings.TrimSuffix(s, ":"), ": ")
 	if id := e.Error.InnerError.RequestID; id != "" {
 		s += " (request-id " + id + ")"
 	}
 	return server.Excerpt([]byte(s)), true
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // permissionHint names what a 401 or 403 from Graph asks for.

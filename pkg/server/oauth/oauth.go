@@ -54,7 +54,7 @@ func New(c Client, hc *http.Client) *Source {
 		cfg: clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: c.TokenURL,
 			Scopes: c.Scopes, AuthStyle: style},
 		http:   hc,
-		server: origin(c.TokenURL),
+		server: EndpointOrigin(c.TokenURL),
 	}
 	s.reset()
 	return s
@@ -113,18 +113,12 @@ func (s *Source) explain(err error) error {
 		}
 		reason := re.ErrorCode
 		if re.ErrorDescription != "" {
-			reason = strings.TrimSpace(reason + ": " + firstLine(re.ErrorDescription))
+			reason = strings.TrimSpace(reason + ": " + server.FirstLine(re.ErrorDescription))
 		}
 		if reason == "" {
 			reason = "no reason given"
 		}
-		switch {
-		case status == 400 || status == 401 || status == 403 || re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client":
-			return fmt.Errorf("%s refused the client's credentials (HTTP %d, %s): %w", s.server, status, reason, server.ErrUnauthorized)
-		case status == 429 || status >= 500:
-			return &server.UnavailableError{Server: s.server, Attempts: 1, Err: fmt.Errorf("token endpoint answered HTTP %d (%s)", status, reason)}
-		}
-		return &server.ProtocolError{Server: s.server, Problem: fmt.Sprintf("token endpoint answered HTTP %d (%s)", status, reason)}
+		return Refused(s.server, status, re.ErrorCode, reason, "client's credentials")
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -133,14 +127,21 @@ func (s *Source) explain(err error) error {
 	return &server.ProtocolError{Server: s.server, Problem: "token endpoint: " + err.Error()}
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		return s[:i]
+// Refused is a token endpoint's refusal, HTTP status with the OAuth error
+// code and the reason it gave: the credentials (what names them) refused,
+// server.ErrUnauthorized; the endpoint unavailable; or no OAuth answer.
+func Refused(origin string, status int, code, reason, what string) error {
+	switch {
+	case status == 400 || status == 401 || status == 403 || code == "invalid_client" || code == "unauthorized_client":
+		return fmt.Errorf("%s refused the %s (HTTP %d, %s): %w", origin, what, status, reason, server.ErrUnauthorized)
+	case status == 429 || status >= 500:
+		return &server.UnavailableError{Server: origin, Attempts: 1, Err: fmt.Errorf("token endpoint answered HTTP %d (%s)", status, reason)}
 	}
-	return s
+	return &server.ProtocolError{Server: origin, Problem: fmt.Sprintf("token endpoint answered HTTP %d (%s)", status, reason)}
 }
 
-func origin(raw string) string {
+// EndpointOrigin is a token URL's scheme://host, for messages.
+func EndpointOrigin(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "the token endpoint"
