@@ -125,6 +125,22 @@ func ParseVersion(s string) (Version, error) {
 	return v, nil
 }
 
+// ReportedVersion reads an OS version as inventories write it ("macOS
+// 14.6.1", "11.4 (20F71)", "13.4.1 (a)" with a Rapid Security Response):
+// the word from the first digit on; nil when there is none or it does not
+// parse, so the guard treats the version as unknown.
+func ReportedVersion(s string) Version {
+	i := strings.IndexAny(s, "0123456789")
+	if i < 0 {
+		return nil
+	}
+	v, err := ParseVersion(strings.Fields(s[i:])[0])
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
 // Compare returns -1, 0 or 1; missing components count as zero (11 == 11.0).
 func (v Version) Compare(o Version) int {
 	for i := 0; i < len(v) || i < len(o); i++ {

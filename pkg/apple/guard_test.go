@@ -270,3 +270,15 @@ func TestParsePlatform(t *testing.T) {
 		}
 	}
 }
+
+func TestReportedVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		"14.6.1": "14.6.1", "macOS 14.6.1": "14.6.1", "11.4 (20F71)": "11.4", "13.4.1 (a)": "13.4.1",
+		"": "", "macOS": "", "14.x": "",
+	} {
+		got := ReportedVersion(in)
+		if (got == nil && want != "") || (got != nil && got.String() != want) {
+			t.Errorf("ReportedVersion(%q) = %v, want %q", in, got, want)
+		}
+	}
+}

@@ -51,11 +51,7 @@ func (h host) device() apple.Device {
 		// Not an Apple host: its version numbers mean nothing to the guard.
 		return d
 	}
-	if i := strings.IndexAny(h.OSVersion, "0123456789"); i >= 0 {
-		if v, err := apple.ParseVersion(strings.Fields(h.OSVersion[i:])[0]); err == nil {
-			d.OSVersion = v
-		}
-	}
+	d.OSVersion = apple.ReportedVersion(h.OSVersion)
 	if apple.ValidateModel(h.HardwareModel) == nil {
 		d.Model = h.HardwareModel
 	}

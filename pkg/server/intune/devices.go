@@ -71,11 +71,7 @@ func (d *managedDevice) device() apple.Device {
 	if out.Platform == apple.PlatformUnknown {
 		return out // not Apple's: its versions mean nothing to the guard
 	}
-	if i := strings.IndexAny(d.OSVersion, "0123456789"); i >= 0 {
-		if v, err := apple.ParseVersion(strings.Fields(d.OSVersion[i:])[0]); err == nil {
-			out.OSVersion = v
-		}
-	}
+	out.OSVersion = apple.ReportedVersion(d.OSVersion)
 	if modelIdentifier.MatchString(d.Model) && apple.ValidateModel(d.Model) == nil {
 		out.Model = d.Model
 	}

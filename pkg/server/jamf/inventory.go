@@ -61,23 +61,9 @@ func (c computer) record() *record {
 		}
 	}
 	if os := c.OperatingSystem; os != nil {
-		r.device.OSVersion = version(os.Version)
+		r.device.OSVersion = apple.ReportedVersion(os.Version)
 	}
 	return r
-}
-
-// version reads an OS version as Jamf reports it ("14.6.1", or with a
-// Rapid Security Response's letter after it); nil when it does not parse.
-func version(s string) apple.Version {
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return nil
-	}
-	v, err := apple.ParseVersion(f[0])
-	if err != nil {
-		return nil
-	}
-	return v
 }
 
 // mobileDevice is the part of a mobile-devices/detail record mdmctl reads.
@@ -109,7 +95,7 @@ func (m mobileDevice) record() *record {
 		if g.ManagementID != "" {
 			r.managementID = g.ManagementID
 		}
-		r.device.OSVersion = version(g.OSVersion)
+		r.device.OSVersion = apple.ReportedVersion(g.OSVersion)
 	}
 	model := ""
 	if h := m.Hardware; h != nil {

@@ -55,11 +55,7 @@ func (d details) device() apple.Device {
 		// Apple TV, Android, Windows: nothing the guard weighs.
 		return out
 	}
-	if f := strings.Fields(d.General.OSVersion); len(f) > 0 {
-		if v, err := apple.ParseVersion(f[0]); err == nil {
-			out.OSVersion = v
-		}
-	}
+	out.OSVersion = apple.ReportedVersion(d.General.OSVersion)
 	if apple.ValidateModel(d.HardwareOverview.ModelIdentifier) == nil {
 		out.Model = d.HardwareOverview.ModelIdentifier
 	}

@@ -57,12 +57,7 @@ func (d *Device) Facts() apple.Device {
 	if apple.ValidateModel(d.Attributes.ProductName) == nil {
 		f.Model = d.Attributes.ProductName
 	}
-	// "13.4.1 (a)" carries a Rapid Security Response: the version is the first field.
-	if fields := strings.Fields(d.Attributes.OSVersion); len(fields) > 0 {
-		if v, err := apple.ParseVersion(fields[0]); err == nil {
-			f.OSVersion = v
-		}
-	}
+	f.OSVersion = apple.ReportedVersion(d.Attributes.OSVersion)
 	return f
 }
 
