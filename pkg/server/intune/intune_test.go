@@ -21,6 +21,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server/intune"
 	"github.com/mdmctl/mdmctl/pkg/server/intune/intunetest"
 	"github.com/mdmctl/mdmctl/pkg/server/oauth"
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
@@ -45,18 +46,6 @@ var (
 	windows = intunetest.Device{Serial: "WIN0001", Name: "PC", OperatingSystem: "Windows", OSVersion: "10.0.22631.4460", Model: "Surface Laptop 5"}
 )
 
-type delays struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *delays) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
 func start(t *testing.T, devices ...intunetest.Device) *intunetest.Server {
 	t.Helper()
 	s := intunetest.Start(tenant, clientID, secret, devices...)
@@ -64,7 +53,7 @@ func start(t *testing.T, devices ...intunetest.Device) *intunetest.Server {
 	return s
 }
 
-func client(t *testing.T, s *intunetest.Server, sec string) (*intune.Client, *delays) {
+func client(t *testing.T, s *intunetest.Server, sec string) (*intune.Client, *servertest.Sleeps) {
 	t.Helper()
 	base, err := url.Parse(s.URL)
 	if err != nil {
@@ -72,10 +61,10 @@ func client(t *testing.T, s *intunetest.Server, sec string) (*intune.Client, *de
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 	tokenURL, scope := intune.TokenEndpoint(base, tenant)
-	sl := &delays{}
+	sl := &servertest.Sleeps{}
 	return &intune.Client{BaseURL: base, HTTP: hc, Concurrency: 4,
 		Tokens:  oauth.New(oauth.Client{TokenURL: tokenURL, ID: clientID, Secret: sec, Scopes: []string{scope}}, hc),
-		Retry:   server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 30 * time.Second, Sleep: sl.sleep},
+		Retry:   server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 30 * time.Second, Sleep: sl.Sleep},
 		PINWait: 500 * time.Millisecond, PINPoll: 20 * time.Millisecond, PollFirst: 20 * time.Millisecond, PollMax: 50 * time.Millisecond}, sl
 }
 
@@ -286,8 +275,8 @@ func TestThrottlingHonoursRetryAfter(t *testing.T) {
 	if d.Outcome != server.Queued || len(s.Locks(phone.UDID)) != 1 {
 		t.Fatalf("%+v", d)
 	}
-	if len(sl.d) != 2 || sl.d[0] != time.Second || sl.d[1] != time.Second {
-		t.Fatalf("waits %v, want Retry-After's 1s twice", sl.d)
+	if len(sl.Waits()) != 2 || sl.Waits()[0] != time.Second || sl.Waits()[1] != time.Second {
+		t.Fatalf("waits %v, want Retry-After's 1s twice", sl.Waits())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/jamf"
 	"github.com/mdmctl/mdmctl/pkg/server/jamf/jamftest"
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
@@ -35,19 +36,6 @@ var devices = []jamftest.Device{
 	{UDID: "PIN", Serial: "SERPIN", Model: "Mac15,3", OSVersion: "14.5", Behavior: simdevice.RequirePIN},
 }
 
-// sleeps records the retry waits instead of sleeping them.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
 func start(t *testing.T) *jamftest.Server {
 	t.Helper()
 	fake := jamftest.Start(clientID, secret, devices...)
@@ -55,16 +43,16 @@ func start(t *testing.T) *jamftest.Server {
 	return fake
 }
 
-func client(t *testing.T, fake *jamftest.Server, sec string, sl *sleeps) *jamf.Client {
+func client(t *testing.T, fake *jamftest.Server, sec string, sl *servertest.Sleeps) *jamf.Client {
 	t.Helper()
 	u, err := url.Parse(fake.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sl == nil {
-		sl = &sleeps{}
+		sl = &servertest.Sleeps{}
 	}
-	retry := server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 5 * time.Second, Sleep: sl.sleep}
+	retry := server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 5 * time.Second, Sleep: sl.Sleep}
 	return jamf.New(u, clientID, sec, fake.Client(), retry)
 }
 
@@ -291,15 +279,15 @@ func TestReferenceWithoutStatusPrivilege(t *testing.T) {
 // the lock goes, once.
 func TestRateLimitHonoured(t *testing.T) {
 	fake := start(t)
-	sl := &sleeps{}
+	sl := &servertest.Sleeps{}
 	c := client(t, fake, secret, sl)
 	fake.Throttle(3) // the inventory lookup twice, the POST once
 	res, err := c.Enqueue(context.Background(), lockRequest("INTEL"))
 	if err != nil || res.Devices[0].Outcome != server.Queued {
 		t.Fatalf("res %+v, err %v", res, err)
 	}
-	if len(sl.d) != 3 || sl.d[0] != time.Second || sl.d[2] != time.Second {
-		t.Fatalf("waits %v, want three of 1s (Retry-After)", sl.d)
+	if len(sl.Waits()) != 3 || sl.Waits()[0] != time.Second || sl.Waits()[2] != time.Second {
+		t.Fatalf("waits %v, want three of 1s (Retry-After)", sl.Waits())
 	}
 	if n := len(fake.Commands("INTEL")); n != 1 {
 		t.Fatalf("%d commands", n)

@@ -18,6 +18,7 @@ import (
 	"github.com/mdmctl/mdmctl/pkg/server"
 	"github.com/mdmctl/mdmctl/pkg/server/kandji"
 	"github.com/mdmctl/mdmctl/pkg/server/kandji/kandjitest"
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 	"github.com/mdmctl/mdmctl/pkg/simdevice"
 	"github.com/mdmctl/mdmctl/pkg/webhook"
 )
@@ -54,28 +55,15 @@ func start(t *testing.T, devices ...kandjitest.Device) *kandjitest.Server {
 	return s
 }
 
-// sleeps records the retry waits instead of sleeping them.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
-func client(t *testing.T, base string) (*kandji.Client, *sleeps) {
+func client(t *testing.T, base string) (*kandji.Client, *servertest.Sleeps) {
 	t.Helper()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sl := &sleeps{}
+	sl := &servertest.Sleeps{}
 	return &kandji.Client{BaseURL: u, Token: token, HTTP: &http.Client{Timeout: 5 * time.Second},
-		Retry: server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 5 * time.Second, Sleep: sl.sleep}}, sl
+		Retry: server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 5 * time.Second, Sleep: sl.Sleep}}, sl
 }
 
 func lockRequest(ids ...string) server.Request {
@@ -329,10 +317,8 @@ func TestRetryAfterHonoured(t *testing.T) {
 	if d.Outcome != server.Queued || len(s.Locks(mac.UDID)) != 1 || s.Requests("lock") != 3 {
 		t.Fatalf("result %+v, %d locks, %d requests", d, len(s.Locks(mac.UDID)), s.Requests("lock"))
 	}
-	sl.mu.Lock()
-	defer sl.mu.Unlock()
-	if len(sl.d) != 2 || sl.d[0] != 3*time.Second || sl.d[1] != 3*time.Second {
-		t.Fatalf("waited %v, want Retry-After's 3s twice", sl.d)
+	if w := sl.Waits(); len(w) != 2 || w[0] != 3*time.Second || w[1] != 3*time.Second {
+		t.Fatalf("waited %v, want Retry-After's 3s twice", w)
 	}
 }
 

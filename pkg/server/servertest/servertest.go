@@ -3,9 +3,13 @@
 package servertest
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mdmctl/mdmctl/pkg/server"
 )
@@ -44,4 +48,26 @@ func CloseWithoutReply(w http.ResponseWriter) bool {
 	}
 	conn.Close()
 	return true
+}
+
+// Sleeps records a client's retry waits instead of sleeping them (its
+// Sleep goes in server.Retry.Sleep).
+type Sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+// Sleep records d.
+func (s *Sleeps) Sleep(_ context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+	return nil
+}
+
+// Waits are the recorded waits, in order.
+func (s *Sleeps) Waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.d)
 }

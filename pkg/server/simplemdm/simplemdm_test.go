@@ -14,6 +14,7 @@ import (
 
 	"github.com/mdmctl/mdmctl/pkg/apple"
 	"github.com/mdmctl/mdmctl/pkg/server"
+	"github.com/mdmctl/mdmctl/pkg/server/servertest"
 	"github.com/mdmctl/mdmctl/pkg/server/simplemdm/simplemdmtest"
 )
 
@@ -30,20 +31,7 @@ var devices = []simplemdmtest.Device{
 	{UDID: "GONE-0001", Name: "Returned iPad", ProductName: "iPad13,18", OSVersion: "17.4", Status: "unenrolled"},
 }
 
-// sleeps records the waits of a client's retries instead of waiting.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return nil
-}
-
-func start(t *testing.T, extra ...simplemdmtest.Device) (*simplemdmtest.Server, *Client, *sleeps, *[]string) {
+func start(t *testing.T, extra ...simplemdmtest.Device) (*simplemdmtest.Server, *Client, *servertest.Sleeps, *[]string) {
 	t.Helper()
 	s := simplemdmtest.Start("test-key", append(append([]simplemdmtest.Device{}, devices...), extra...)...)
 	t.Cleanup(s.Close)
@@ -51,16 +39,16 @@ func start(t *testing.T, extra ...simplemdmtest.Device) (*simplemdmtest.Server, 
 	return s, c, sl, warned
 }
 
-func client(t *testing.T, rawURL, key string) (*Client, *sleeps, *[]string) {
+func client(t *testing.T, rawURL, key string) (*Client, *servertest.Sleeps, *[]string) {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sl := &sleeps{}
+	sl := &servertest.Sleeps{}
 	var warned []string
 	c := &Client{BaseURL: u, APIKey: key, HTTP: withRateLimitReset(&http.Client{Timeout: 5 * time.Second}),
-		Retry: server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 30 * time.Second, Sleep: sl.sleep}, Workers: 4,
+		Retry: server.Retry{Max: 3, Base: time.Millisecond, MaxDelay: 30 * time.Second, Sleep: sl.Sleep}, Workers: 4,
 		Warn: func(s string) { warned = append(warned, s) }}
 	return c, sl, &warned
 }
@@ -189,8 +177,8 @@ func TestLostReplyIsUnknownNeverResent(t *testing.T) {
 	if n := len(s.Locks(iPhone)); n != 1 {
 		t.Fatalf("SimpleMDM took %d locks, want exactly 1", n)
 	}
-	if len(sl.d) != 0 {
-		t.Fatalf("retried after a lost reply: waits %v", sl.d)
+	if len(sl.Waits()) != 0 {
+		t.Fatalf("retried after a lost reply: waits %v", sl.Waits())
 	}
 }
 
@@ -204,8 +192,8 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	if d.Outcome != server.Queued {
 		t.Fatalf("got %+v", d)
 	}
-	if len(sl.d) != 2 || sl.d[0] != 7*time.Second || sl.d[1] != 7*time.Second {
-		t.Fatalf("waited %v, want Retry-After's 7s twice", sl.d)
+	if len(sl.Waits()) != 2 || sl.Waits()[0] != 7*time.Second || sl.Waits()[1] != 7*time.Second {
+		t.Fatalf("waited %v, want Retry-After's 7s twice", sl.Waits())
 	}
 	if n := len(s.Locks(iPhone)); n != 1 {
 		t.Fatalf("SimpleMDM took %d locks", n)
@@ -234,8 +222,8 @@ func TestSearchesAreRetriedOn429(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := got[m1Mac]; !ok || len(sl.d) != 1 || sl.d[0] != 2*time.Second {
-		t.Fatalf("got %v after waits %v", got, sl.d)
+	if _, ok := got[m1Mac]; !ok || len(sl.Waits()) != 1 || sl.Waits()[0] != 2*time.Second {
+		t.Fatalf("got %v after waits %v", got, sl.Waits())
 	}
 }
 
