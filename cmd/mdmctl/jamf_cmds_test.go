@@ -31,9 +31,6 @@ func init() {
 
 var fakeJamfs sync.Map // workdir -> *jamftest.Server
 
-// intelMacs are the sandbox's Macs with an Intel processor.
-var intelMacs = map[string]bool{"MacBookPro16,1": true}
-
 // cmdJamf starts the Jamf Pro stand-in (Jamf Pro cannot run here) with the
 // sandbox's devices in its inventory, Macs as computers and the rest as
 // mobile devices, answering as they do, plus UNMANAGED-MAC (in the
@@ -46,8 +43,9 @@ func cmdJamf(ts *testscript.TestScript, neg bool, args []string) {
 	devs := []jamftest.Device{{UDID: "UNMANAGED-MAC", Serial: "UNM0000001", Model: "Mac14,3", OSVersion: "14.6.1", Unmanaged: true}}
 	for _, m := range sandbox.Members {
 		f := m.Facts
+		_, arch, _ := apple.ModelFacts(f.Model)
 		devs = append(devs, jamftest.Device{UDID: f.UDID, Serial: f.Serial, Mobile: f.Platform != apple.PlatformMacOS,
-			Model: f.Model, OSVersion: f.OSVersion, AppleSilicon: f.Platform == apple.PlatformMacOS && !intelMacs[f.Model],
+			Model: f.Model, OSVersion: f.OSVersion, AppleSilicon: arch == apple.ArchAppleSilicon,
 			Behavior: m.Behavior})
 	}
 	s := jamftest.Start(jamfClientID, jamfSecret, devs...)
