@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,17 +72,19 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if err != nil {
 		return nil, fmt.Errorf("looking the devices up in Jamf Pro's inventory (nothing was sent): %w", err)
 	}
+	// An ID named twice counts once.
+	var ids []string
+	for _, id := range req.IDs {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
 	results := map[string]server.DeviceResult{}
 	var targets []target
 	seen := map[string]string{}  // management ID -> the ID its lock goes under
 	twins := map[string]string{} // ID -> the ID of the same device's lock
-	handled := map[string]bool{} // IDs: one named twice counts once
-	for _, id := range req.IDs {
+	for _, id := range ids {
 		r := recs[strings.ToUpper(id)]
-		if handled[id] {
-			continue
-		}
-		handled[id] = true
 		switch {
 		case r == nil:
 			results[id] = server.DeviceResult{ID: id, Outcome: server.Failed,
@@ -103,16 +106,14 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 			return nil, err
 		}
 	}
-	res := &server.Result{Devices: make([]server.DeviceResult, 0, len(req.IDs))}
+	res := &server.Result{Devices: make([]server.DeviceResult, 0, len(ids))}
 	for id, first := range twins {
 		d := results[first]
 		d.ID = id
 		results[id] = d
 	}
-	listed := map[string]bool{}
-	for _, id := range req.IDs {
-		if d, ok := results[id]; ok && !listed[id] {
-			listed[id] = true
+	for _, id := range ids {
+		if d, ok := results[id]; ok {
 			res.Devices = append(res.Devices, d)
 		}
 	}
