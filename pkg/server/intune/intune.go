@@ -153,26 +153,16 @@ func (c *Client) now() time.Time {
 // device (Limits.MaxIDs is 1), and reads a Mac's unlock PIN back.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	switch {
-	case len(req.IDs) == 0:
-		return nil, errors.New("no device given")
+	case len(req.IDs) != 1:
+		return nil, fmt.Errorf("one device per remoteLock request, not %d", len(req.IDs))
 	case req.IsInformation():
 		return nil, ErrNoInformation
 	}
-	res := &server.Result{}
-	for _, id := range req.IDs {
-		d, err := c.lockOne(ctx, req, id)
-		if err != nil {
-			if len(req.IDs) == 1 {
-				return nil, err
-			}
-			d = server.DeviceResult{ID: id, Outcome: server.Failed, Error: err.Error()}
-			if server.MayBeQueued(err) {
-				d.Outcome = server.Unknown
-			}
-		}
-		res.Devices = append(res.Devices, d)
+	d, err := c.lockOne(ctx, req, req.IDs[0])
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
+	return &server.Result{Devices: []server.DeviceResult{d}}, nil
 }
 
 var (

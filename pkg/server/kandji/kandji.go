@@ -161,8 +161,8 @@ const skew = 2 * time.Minute
 // turned away (429, 503) it resends without looking.
 func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Result, error) {
 	switch {
-	case len(req.IDs) == 0:
-		return nil, errors.New("no device given: Kandji needs one per request")
+	case len(req.IDs) != 1:
+		return nil, fmt.Errorf("one device per Kandji lock request, not %d", len(req.IDs))
 	case req.IsInformation():
 		return nil, errors.New("no DeviceInformation through Kandji: its API sends no command of mdmctl's")
 	}
@@ -170,27 +170,17 @@ func (c *Client) Enqueue(ctx context.Context, req server.Request) (*server.Resul
 	if err != nil {
 		return nil, fmt.Errorf("looking the devices up in Kandji: %w; nothing was sent", err)
 	}
-	res := &server.Result{Devices: make([]server.DeviceResult, 0, len(req.IDs))}
-	for _, id := range req.IDs {
-		deviceID, ok := ids[id]
-		if !ok {
-			res.Devices = append(res.Devices, server.DeviceResult{ID: id, Outcome: server.Failed,
-				Error: "not sent: Kandji knows no device with this UDID or device ID"})
-			continue
-		}
-		d, err := c.lockOne(ctx, req, id, deviceID)
-		if err != nil {
-			if len(req.IDs) == 1 {
-				return nil, err
-			}
-			d = server.DeviceResult{ID: id, Outcome: server.Failed, Error: err.Error()}
-			if server.MayBeQueued(err) {
-				d.Outcome = server.Unknown
-			}
-		}
-		res.Devices = append(res.Devices, d)
+	id := req.IDs[0]
+	deviceID, ok := ids[id]
+	if !ok {
+		return &server.Result{Devices: []server.DeviceResult{{ID: id, Outcome: server.Failed,
+			Error: "not sent: Kandji knows no device with this UDID or device ID"}}}, nil
 	}
-	return res, nil
+	d, err := c.lockOne(ctx, req, id, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	return &server.Result{Devices: []server.DeviceResult{d}}, nil
 }
 
 // lockOne sends the lock for one device, Kandji's deviceID.
