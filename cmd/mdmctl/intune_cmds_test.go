@@ -106,11 +106,7 @@ func cmdIntune(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func fakeIntune(ts *testscript.TestScript) *intunetest.Server {
-	v, ok := fakeIntunes.Load(ts.Getenv("WORK"))
-	if !ok {
-		ts.Fatalf("no intune in this script")
-	}
-	return v.(*intunetest.Server)
+	return scriptFake[*intunetest.Server](ts, &fakeIntunes, "intune")
 }
 
 // cmdIntuneDrop makes the stand-in record the next N remoteLocks and then

@@ -58,11 +58,7 @@ func cmdJamf(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func fakeJamf(ts *testscript.TestScript) *jamftest.Server {
-	v, ok := fakeJamfs.Load(ts.Getenv("WORK"))
-	if !ok {
-		ts.Fatalf("no jamf in this script")
-	}
-	return v.(*jamftest.Server)
+	return scriptFake[*jamftest.Server](ts, &fakeJamfs, "jamf")
 }
 
 // cmdJamfDrop makes the stand-in queue the next N command POSTs and then

@@ -67,11 +67,7 @@ func cmdKandji(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func fakeKandji(ts *testscript.TestScript) *kandjitest.Server {
-	v, ok := fakeKandjis.Load(ts.Getenv("WORK"))
-	if !ok {
-		ts.Fatalf("no kandji in this script")
-	}
-	return v.(*kandjitest.Server)
+	return scriptFake[*kandjitest.Server](ts, &fakeKandjis, "kandji")
 }
 
 // cmdKandjiLocks prints how many locks the tenant holds for a device,

@@ -93,11 +93,7 @@ func cmdFleetDM(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func fakeFleet(ts *testscript.TestScript) *fleetdmtest.Server {
-	v, ok := fakeFleets.Load(ts.Getenv("WORK"))
-	if !ok {
-		ts.Fatalf("no fleetdm in this script")
-	}
-	return v.(*fleetdmtest.Server)
+	return scriptFake[*fleetdmtest.Server](ts, &fakeFleets, "fleetdm")
 }
 
 // cmdFleetDMDrop makes the Fleet stand-in queue the next N commands and

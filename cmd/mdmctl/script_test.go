@@ -158,6 +158,16 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 	return cmds
 }
 
+// scriptFake is the stand-in the script started, kept in fakes under its
+// work directory; a script that started none fails, naming what.
+func scriptFake[T any](ts *testscript.TestScript, fakes *sync.Map, what string) T {
+	v, ok := fakes.Load(ts.Getenv("WORK"))
+	if !ok {
+		ts.Fatalf("no %s in this script", what)
+	}
+	return v.(T)
+}
+
 // countArg is the one count a script command takes (N in "CMD N").
 func countArg(ts *testscript.TestScript, neg bool, args []string, usage string) int {
 	if neg || len(args) != 1 {

@@ -53,11 +53,7 @@ func cmdSimpleMDM(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func fakeSimpleMDM(ts *testscript.TestScript) *simplemdmtest.Server {
-	v, ok := fakeSimpleMDMs.Load(ts.Getenv("WORK"))
-	if !ok {
-		ts.Fatalf("no simplemdm in this script")
-	}
-	return v.(*simplemdmtest.Server)
+	return scriptFake[*simplemdmtest.Server](ts, &fakeSimpleMDMs, "simplemdm")
 }
 
 // cmdSimpleMDMLocks prints how many locks SimpleMDM took for a UDID (or for
