@@ -428,21 +428,28 @@ func (s *Server) filtered(w http.ResponseWriter, r *http.Request, mobile bool, f
 	return out, true
 }
 
-func (s *Server) computers(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, PrivReadMacs, "Read Computers") {
-		return
+// inventory answers what a computers or mobile devices listing shares:
+// the privilege it needs, the RSQL filter on the fields it names. It
+// returns the devices listed; false when it has answered already.
+func (s *Server) inventory(w http.ResponseWriter, r *http.Request, mobile bool, priv, what string, fields map[string]func(*Device) string) ([]*Device, bool) {
+	if !s.allowed(w, priv, what) {
+		return nil, false
 	}
-	devs, ok := s.filtered(w, r, false, func(d *Device, f string) (string, bool) {
-		switch f {
-		case "udid":
-			return d.UDID, true
-		case "hardware.serialNumber":
-			return d.Serial, true
-		case "general.managementId":
-			return d.managementID, true
+	return s.filtered(w, r, mobile, func(d *Device, f string) (string, bool) {
+		if get, ok := fields[f]; ok {
+			return get(d), true
 		}
 		return "", false
 	})
+}
+
+func udidOf(d *Device) string         { return d.UDID }
+func serialOf(d *Device) string       { return d.Serial }
+func managementIDOf(d *Device) string { return d.managementID }
+
+func (s *Server) computers(w http.ResponseWriter, r *http.Request) {
+	devs, ok := s.inventory(w, r, false, PrivReadMacs, "Read Computers",
+		map[string]func(*Device) string{"udid": udidOf, "hardware.serialNumber": serialOf, "general.managementId": managementIDOf})
 	if !ok {
 		return
 	}
@@ -475,20 +482,8 @@ func (s *Server) computers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mobiles(w http.ResponseWriter, r *http.Request) {
-	if !s.allowed(w, PrivReadMobile, "Read Mobile Devices") {
-		return
-	}
-	devs, ok := s.filtered(w, r, true, func(d *Device, f string) (string, bool) {
-		switch f {
-		case "udid":
-			return d.UDID, true
-		case "serialNumber":
-			return d.Serial, true
-		case "managementId":
-			return d.managementID, true
-		}
-		return "", false
-	})
+	devs, ok := s.inventory(w, r, true, PrivReadMobile, "Read Mobile Devices",
+		map[string]func(*Device) string{"udid": udidOf, "serialNumber": serialOf, "managementId": managementIDOf})
 	if !ok {
 		return
 	}
